@@ -1,0 +1,30 @@
+// KEV_CHECK: contract checks that stay on in optimised builds.
+//
+// A failed check is a bug in the caller (a broken contract), not a runtime error, so it prints
+// where and why and aborts; it never throws. The condition is evaluated exactly once.
+//
+//   KEV_CHECK(queue != nullptr, "Future::Then on a pending future needs a current TaskQueue");
+//
+// This lives in reactor/internal until kev has a common base library; it is guarded so that a
+// later tree-wide definition with the same name wins without a redefinition error.
+#ifndef KEV_REACTOR_INTERNAL_CHECK_H_
+#define KEV_REACTOR_INTERNAL_CHECK_H_
+
+namespace kev::internal {
+
+// Prints "kev: contract violation at file:line: message (condition)" to stderr and aborts.
+[[noreturn]] void CheckFailed(const char* file, int line, const char* condition,
+                              const char* message) noexcept;
+
+}  // namespace kev::internal
+
+#ifndef KEV_CHECK
+#define KEV_CHECK(condition, message)                                            \
+  do {                                                                           \
+    if (__builtin_expect(!(condition), 0)) {                                     \
+      ::kev::internal::CheckFailed(__FILE__, __LINE__, #condition, (message));   \
+    }                                                                            \
+  } while (0)
+#endif
+
+#endif  // KEV_REACTOR_INTERNAL_CHECK_H_
