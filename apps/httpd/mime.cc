@@ -44,7 +44,7 @@ constexpr MimeEntry kTable[] = {
     {"jpeg", "image/jpeg"},
     {"jpg", "image/jpeg"},
     {"js", KEV_TEXT("text/javascript")},  // RFC 9239
-    {"json", "application/json"},          // always UTF-8 (RFC 8259): no charset parameter
+    {"json", "application/json"},         // always UTF-8 (RFC 8259): no charset parameter
     {"jsonld", "application/ld+json"},
     {"jxl", "image/jxl"},
     {"log", KEV_TEXT("text/plain")},
@@ -133,10 +133,9 @@ std::string_view MimeTypeForExtension(std::string_view extension) {
     lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
   }
   const std::string_view key(lower, extension.size());
-  const auto* it = std::lower_bound(std::begin(kTable), std::end(kTable), key,
-                                    [](const MimeEntry& e, std::string_view k) {
-                                      return e.extension < k;
-                                    });
+  const auto* it =
+      std::lower_bound(std::begin(kTable), std::end(kTable), key,
+                       [](const MimeEntry& e, std::string_view k) { return e.extension < k; });
   if (it == std::end(kTable) || it->extension != key) return kDefaultMimeType;
   return it->type;
 }

@@ -81,7 +81,7 @@ TargetPath NormalizeTarget(std::string_view target, bool is_options, std::string
     p = p.substr(0, q);
   }
 
-  path->reserve(p.size());  // the output is never longer than the input
+  path->reserve(p.size());   // the output is never longer than the input
   bool last_was_dir = true;  // "" (the root) names a directory
   size_t i = 0;
   while (i < p.size()) {
@@ -265,9 +265,9 @@ int OpenBeneath(int root_fd, std::string_view relative_path, int flags, Resolver
   flags |= O_CLOEXEC;  // a server must not leak file fds into anything it spawns
   if (relative_path.find('\0') != std::string_view::npos) return -EINVAL;
 
-  const bool try_openat2 = resolver == Resolver::kOpenat2 ||
-                           (resolver == Resolver::kAuto &&
-                            !g_openat2_missing.load(std::memory_order_relaxed));
+  const bool try_openat2 =
+      resolver == Resolver::kOpenat2 ||
+      (resolver == Resolver::kAuto && !g_openat2_missing.load(std::memory_order_relaxed));
   if (try_openat2) {
     // openat2 needs a C string; a stack copy avoids an allocation per request.
     char buf[PATH_MAX];

@@ -1,10 +1,9 @@
 #include "apps/httpd/path.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -67,18 +66,18 @@ TEST(NormalizeTargetTest, DotSegmentsAndSlashes) {
 }
 
 TEST(NormalizeTargetTest, TraversalTricksAreRejected) {
-  for (const char* t : {"/..", "/../etc/passwd", "/a/../../etc/passwd", "/%2e%2e/etc/passwd",
-                        "/%2E%2e/", "/.%2E/x", "/%2e./x", "/a/%2e%2e/%2e%2e/x", "/./../x",
-                        "//../x", "/a/b/../../../x", "http://h/../x"}) {
+  for (const char* t :
+       {"/..", "/../etc/passwd", "/a/../../etc/passwd", "/%2e%2e/etc/passwd", "/%2E%2e/", "/.%2E/x",
+        "/%2e./x", "/a/%2e%2e/%2e%2e/x", "/./../x", "//../x", "/a/b/../../../x", "http://h/../x"}) {
     EXPECT_EQ(Norm(t), "<400>") << t;
   }
 }
 
 TEST(NormalizeTargetTest, EncodedSeparatorsAndBadBytesAreRejected) {
-  for (const char* t : {"/a%2fb", "/a%2Fb", "/..%2f..%2fetc%2fpasswd", "/..%2F", "/%2f",
-                        "/a\\b", "/..\\..\\etc", "/a%5cb", "/a%5C..%5Cb", "/a%00", "/a%00.html",
-                        "/%0a", "/a%0d%0aSet-Cookie:x", "/%7f", "/%1f", "/a b", "/a\tb",
-                        "/caf\xc3\xa9", "/a\x7f"}) {
+  for (const char* t :
+       {"/a%2fb", "/a%2Fb", "/..%2f..%2fetc%2fpasswd", "/..%2F", "/%2f", "/a\\b", "/..\\..\\etc",
+        "/a%5cb", "/a%5C..%5Cb", "/a%00", "/a%00.html", "/%0a", "/a%0d%0aSet-Cookie:x", "/%7f",
+        "/%1f", "/a b", "/a\tb", "/caf\xc3\xa9", "/a\x7f"}) {
     EXPECT_EQ(Norm(t), "<400>") << t;
   }
   EXPECT_EQ(Norm(std::string_view("/a\0b", 4)), "<400>");
@@ -96,8 +95,8 @@ TEST(NormalizeTargetTest, AbsoluteForm) {
   EXPECT_EQ(Norm("http://example.com"), "");
   EXPECT_EQ(Norm("http://example.com?q"), "");
   EXPECT_EQ(Norm("http://[::1]:80/x"), "x");
-  EXPECT_EQ(Norm("http:///x"), "<400>");          // no host
-  EXPECT_EQ(Norm("http://u:p@h/x"), "<400>");     // userinfo
+  EXPECT_EQ(Norm("http:///x"), "<400>");       // no host
+  EXPECT_EQ(Norm("http://u:p@h/x"), "<400>");  // userinfo
   EXPECT_EQ(Norm("ftp://h/x"), "<400>");
   EXPECT_EQ(Norm("http:/x"), "<400>");
   EXPECT_EQ(Norm("http://h/a%2fb"), "<400>");
@@ -209,9 +208,7 @@ class OpenBeneathTest : public ::testing::TestWithParam<Resolver> {
     std::error_code ec;
     std::filesystem::remove_all(top_, ec);
   }
-  static void Write(const std::filesystem::path& p, const std::string& s) {
-    std::ofstream(p) << s;
-  }
+  static void Write(const std::filesystem::path& p, const std::string& s) { std::ofstream(p) << s; }
 
   // Opens `rel` and returns the file's contents, "<dir>" for a directory, or "-errno name".
   std::string Open(std::string_view rel) {

@@ -8,10 +8,10 @@ namespace {
 
 // Character classes as 256-entry tables: one load per byte in the scanning loops.
 enum : uint8_t {
-  kTchar = 1,      // token (RFC 9110 §5.6.2)
-  kTargetChar = 2, // visible ASCII; path normalisation applies the stricter rules later
-  kFieldChar = 4,  // field-vchar: VCHAR / obs-text (RFC 9110 §5.5)
-  kHostChar = 8,   // uri-host [":" port] (RFC 3986 reg-name, IP-literal, port)
+  kTchar = 1,       // token (RFC 9110 §5.6.2)
+  kTargetChar = 2,  // visible ASCII; path normalisation applies the stricter rules later
+  kFieldChar = 4,   // field-vchar: VCHAR / obs-text (RFC 9110 §5.5)
+  kHostChar = 8,    // uri-host [":" port] (RFC 3986 reg-name, IP-literal, port)
 };
 
 constexpr std::array<uint8_t, 256> MakeClasses() {
@@ -81,18 +81,18 @@ std::string_view MethodName(Method m) {
 }
 
 enum class RequestParser::State : uint8_t {
-  kStart,           // before the request line; empty lines are skipped here
-  kStartLf,         // after a CR of an empty leading line
+  kStart,    // before the request line; empty lines are skipped here
+  kStartLf,  // after a CR of an empty leading line
   kMethod,
   kTarget,
   kVersion,
-  kRequestLineLf,   // after the request line's CR
-  kHeaderStart,     // at the start of a field line or of the final empty line
+  kRequestLineLf,  // after the request line's CR
+  kHeaderStart,    // at the start of a field line or of the final empty line
   kHeaderName,
   kValueLeadingWs,
   kValue,
-  kHeaderLf,        // after a field line's CR
-  kEndLf,           // after the final empty line's CR
+  kHeaderLf,  // after a field line's CR
+  kEndLf,     // after the final empty line's CR
 };
 
 RequestParser::RequestParser(const ParserLimits& limits) : limits_(limits) {
@@ -121,8 +121,7 @@ void RequestParser::Reset() {
   line_start_ = method_off_ = method_len_ = target_off_ = target_len_ = version_off_ = 0;
   headers_start_ = value_off_ = value_end_ = head_end_ = 0;
   content_length_ = 0;
-  host_idx_ = connection_idx_ = range_idx_ = if_none_match_idx_ = if_modified_since_idx_ =
-      kAbsent;
+  host_idx_ = connection_idx_ = range_idx_ = if_none_match_idx_ = if_modified_since_idx_ = kAbsent;
   header_count_ = 0;
 }
 
@@ -201,8 +200,8 @@ RequestParser::Status RequestParser::Parse(std::string_view data) {
       }
 
       case State::kTarget: {
-        const uint32_t limit = std::min<uint64_t>(end, uint64_t{target_off_} +
-                                                           limits_.max_target + 1);
+        const uint32_t limit =
+            std::min<uint64_t>(end, uint64_t{target_off_} + limits_.max_target + 1);
         while (pos < limit && Is(p[pos], kTargetChar)) ++pos;
         if (pos - target_off_ > limits_.max_target) {
           result = Fail(414, "request-target too long");
@@ -351,8 +350,7 @@ RequestParser::Status RequestParser::Parse(std::string_view data) {
 RequestParser::Status RequestParser::FinishRequestLine(uint32_t version_end) {
   const std::string_view v = View(version_off_, version_end - version_off_);
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !digit(v[5]) || v[6] != '.' ||
-      !digit(v[7])) {
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !digit(v[5]) || v[6] != '.' || !digit(v[7])) {
     return Fail(400, "malformed HTTP-version");
   }
   if (v[5] != '1') return Fail(505, "unsupported HTTP major version");

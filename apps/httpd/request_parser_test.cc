@@ -123,19 +123,20 @@ TEST(RequestParserTest, MethodsAreCaseSensitiveTokens) {
   struct Case {
     const char* name;
     Method m;
-  } cases[] = {{"GET", Method::kGet},         {"HEAD", Method::kHead},
-               {"POST", Method::kPost},       {"PUT", Method::kPut},
-               {"DELETE", Method::kDelete},   {"OPTIONS", Method::kOptions},
-               {"TRACE", Method::kTrace},     {"PATCH", Method::kPatch},
-               {"CONNECT", Method::kConnect}, {"get", Method::kOther},
-               {"BREW", Method::kOther},      {"M-SEARCH", Method::kOther}};
+  } cases[] = {
+      {"GET", Method::kGet},     {"HEAD", Method::kHead},     {"POST", Method::kPost},
+      {"PUT", Method::kPut},     {"DELETE", Method::kDelete}, {"OPTIONS", Method::kOptions},
+      {"TRACE", Method::kTrace}, {"PATCH", Method::kPatch},   {"CONNECT", Method::kConnect},
+      {"get", Method::kOther},   {"BREW", Method::kOther},    {"M-SEARCH", Method::kOther}};
   for (const Case& c : cases) {
     RequestParser p;
     std::string req = std::string(c.name) + " * HTTP/1.1\r\nHost: x\r\n\r\n";
     ASSERT_EQ(p.Parse(req), Status::kComplete) << c.name;
     EXPECT_EQ(p.method(), c.m) << c.name;
     EXPECT_EQ(p.method_name(), c.name);
-    if (c.m != Method::kOther) EXPECT_EQ(MethodName(c.m), c.name);
+    if (c.m != Method::kOther) {
+      EXPECT_EQ(MethodName(c.m), c.name);
+    }
   }
   EXPECT_EQ(MethodName(Method::kOther), "");
 }
@@ -251,21 +252,21 @@ TEST(RequestParserTest, LeadingEmptyLines) {
 }
 
 TEST(RequestParserTest, RequestLineErrors) {
-  EXPECT_EQ(ErrorOf("GET /\r\n\r\n"), 400);                    // HTTP/0.9 form
-  EXPECT_EQ(ErrorOf("GET  / HTTP/1.1\r\n"), 400);              // empty target
-  EXPECT_EQ(ErrorOf("GET / HTTP/1.1 \r\n"), 400);              // trailing space
+  EXPECT_EQ(ErrorOf("GET /\r\n\r\n"), 400);        // HTTP/0.9 form
+  EXPECT_EQ(ErrorOf("GET  / HTTP/1.1\r\n"), 400);  // empty target
+  EXPECT_EQ(ErrorOf("GET / HTTP/1.1 \r\n"), 400);  // trailing space
   EXPECT_EQ(ErrorOf("GET / http/1.1\r\n"), 400);
   EXPECT_EQ(ErrorOf("GET / HTTP/1.10\r\n"), 400);
   EXPECT_EQ(ErrorOf("GET / HTTP/1\r\n"), 400);
   EXPECT_EQ(ErrorOf("GET / HTTP/a.1\r\n"), 400);
-  EXPECT_EQ(ErrorOf("GET / HTTP/1.1\rX"), 400);                // bare CR
-  EXPECT_EQ(ErrorOf("GET / HTTP/1.1\n\n"), 400);               // bare LF (strict default)
-  EXPECT_EQ(ErrorOf("GET /a b HTTP/1.1\r\n"), 400);            // space in target
+  EXPECT_EQ(ErrorOf("GET / HTTP/1.1\rX"), 400);      // bare CR
+  EXPECT_EQ(ErrorOf("GET / HTTP/1.1\n\n"), 400);     // bare LF (strict default)
+  EXPECT_EQ(ErrorOf("GET /a b HTTP/1.1\r\n"), 400);  // space in target
   EXPECT_EQ(ErrorOf("GET /a\tb HTTP/1.1\r\n"), 400);
   EXPECT_EQ(ErrorOf("GET /a\x7f HTTP/1.1\r\n"), 400);
-  EXPECT_EQ(ErrorOf("GET /caf\xc3\xa9 HTTP/1.1\r\n"), 400);    // raw 8-bit in target
+  EXPECT_EQ(ErrorOf("GET /caf\xc3\xa9 HTTP/1.1\r\n"), 400);  // raw 8-bit in target
   EXPECT_EQ(ErrorOf(std::string("GET /a\0 HTTP/1.1\r\n", 19)), 400);
-  EXPECT_EQ(ErrorOf("G(T / HTTP/1.1\r\n"), 400);               // '(' is not a tchar
+  EXPECT_EQ(ErrorOf("G(T / HTTP/1.1\r\n"), 400);  // '(' is not a tchar
   EXPECT_EQ(ErrorOf("GET\t/ HTTP/1.1\r\n"), 400);
   EXPECT_EQ(ErrorOf(" GET / HTTP/1.1\r\n"), 400);
   EXPECT_EQ(ErrorOf("\r\r\n"), 400);
@@ -296,23 +297,23 @@ TEST(RequestParserTest, LongTargetIs414AsSoonAsItIsTooLong) {
 
 TEST(RequestParserTest, HeaderSyntaxErrors) {
   const std::string rl = "GET / HTTP/1.1\r\nHost: a\r\n";
-  EXPECT_EQ(ErrorOf(rl + "X : y\r\n\r\n"), 400);         // whitespace before colon
+  EXPECT_EQ(ErrorOf(rl + "X : y\r\n\r\n"), 400);  // whitespace before colon
   EXPECT_EQ(ErrorOf(rl + "X\t: y\r\n\r\n"), 400);
-  EXPECT_EQ(ErrorOf(rl + "X: y\r\n z\r\n\r\n"), 400);    // obs-fold
-  EXPECT_EQ(ErrorOf(rl + "X: y\r\n\tz\r\n\r\n"), 400);   // obs-fold with HTAB
+  EXPECT_EQ(ErrorOf(rl + "X: y\r\n z\r\n\r\n"), 400);             // obs-fold
+  EXPECT_EQ(ErrorOf(rl + "X: y\r\n\tz\r\n\r\n"), 400);            // obs-fold with HTAB
   EXPECT_EQ(ErrorOf("GET / HTTP/1.1\r\n Host: a\r\n\r\n"), 400);  // ws before first field
-  EXPECT_EQ(ErrorOf(rl + ": y\r\n\r\n"), 400);           // empty name
-  EXPECT_EQ(ErrorOf(rl + "X(: y\r\n\r\n"), 400);         // invalid token char
-  EXPECT_EQ(ErrorOf(rl + "X y\r\n\r\n"), 400);           // no colon
+  EXPECT_EQ(ErrorOf(rl + ": y\r\n\r\n"), 400);                    // empty name
+  EXPECT_EQ(ErrorOf(rl + "X(: y\r\n\r\n"), 400);                  // invalid token char
+  EXPECT_EQ(ErrorOf(rl + "X y\r\n\r\n"), 400);                    // no colon
   EXPECT_EQ(ErrorOf(rl + "Xy\r\n\r\n"), 400);
-  EXPECT_EQ(ErrorOf(rl + "X: a\rb\r\n\r\n"), 400);       // bare CR in value
-  EXPECT_EQ(ErrorOf(rl + "X: a\nY: b\r\n\r\n"), 400);    // bare LF in value
-  EXPECT_EQ(ErrorOf(rl + "X: a\r\n\r\r\n"), 400);        // bare CR at the end
-  EXPECT_EQ(ErrorOf(rl + "X: a\r\n\n"), 400);            // bare LF at the end
+  EXPECT_EQ(ErrorOf(rl + "X: a\rb\r\n\r\n"), 400);                   // bare CR in value
+  EXPECT_EQ(ErrorOf(rl + "X: a\nY: b\r\n\r\n"), 400);                // bare LF in value
+  EXPECT_EQ(ErrorOf(rl + "X: a\r\n\r\r\n"), 400);                    // bare CR at the end
+  EXPECT_EQ(ErrorOf(rl + "X: a\r\n\n"), 400);                        // bare LF at the end
   EXPECT_EQ(ErrorOf(rl + std::string("X: a\0b\r\n\r\n", 10)), 400);  // NUL
-  EXPECT_EQ(ErrorOf(rl + "X: a\x01\r\n\r\n"), 400);      // CTL
-  EXPECT_EQ(ErrorOf(rl + "X: a\x7f\r\n\r\n"), 400);      // DEL
-  EXPECT_EQ(ErrorOf(rl + "X\x80: a\r\n\r\n"), 400);      // 8-bit in name
+  EXPECT_EQ(ErrorOf(rl + "X: a\x01\r\n\r\n"), 400);                  // CTL
+  EXPECT_EQ(ErrorOf(rl + "X: a\x7f\r\n\r\n"), 400);                  // DEL
+  EXPECT_EQ(ErrorOf(rl + "X\x80: a\r\n\r\n"), 400);                  // 8-bit in name
 }
 
 TEST(RequestParserTest, BareLfAcceptedWhenAllowed) {
@@ -460,10 +461,26 @@ TEST(RequestParserDeathTest, ShrunkenBufferAborts) {
 // same outcome under random splits.
 TEST(RequestParserTest, RandomSplitsAgree) {
   std::mt19937 rng(12345);
-  const std::vector<std::string> pieces = {
-      "GET ", "HEAD ", "/a", "/%2e", " ", "HTTP/1.1", "HTTP/1.0", "\r\n", "\r", "\n",
-      "Host: h", "Content-Length: 3", "Transfer-Encoding: chunked", ":", " x", "\t",
-      "Connection: close", std::string(1, '\0'), "\x80", "Range: bytes=1-"};
+  const std::vector<std::string> pieces = {"GET ",
+                                           "HEAD ",
+                                           "/a",
+                                           "/%2e",
+                                           " ",
+                                           "HTTP/1.1",
+                                           "HTTP/1.0",
+                                           "\r\n",
+                                           "\r",
+                                           "\n",
+                                           "Host: h",
+                                           "Content-Length: 3",
+                                           "Transfer-Encoding: chunked",
+                                           ":",
+                                           " x",
+                                           "\t",
+                                           "Connection: close",
+                                           std::string(1, '\0'),
+                                           "\x80",
+                                           "Range: bytes=1-"};
   for (int iter = 0; iter < 20000; ++iter) {
     std::string req;
     const int n = static_cast<int>(rng() % 16);
