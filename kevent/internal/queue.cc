@@ -1,0 +1,419 @@
+#include "kevent/internal/queue.h"
+
+#include <time.h>
+
+#include <cerrno>
+#include <limits>
+#include <utility>
+
+#include "kevent/internal/check.h"
+#include "kevent/internal/timer_origin.h"
+#include "kevent/internal/unotify_origin.h"
+
+namespace kev::kevent_internal {
+namespace {
+
+class RealMonotonicClock final : public Clock {
+ public:
+  int64_t NowNs() override {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);  // vDSO: no syscall
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  }
+};
+
+void Reject(ukevent& uk, int err) {
+  uk.ret_flags = KEVENT_RET_BROKEN | KEVENT_RET_DONE;
+  uk.ret_data[0] = static_cast<uint32_t>(err);
+}
+
+uint32_t SaturatingAdd(uint32_t a, uint32_t b) {
+  const uint32_t max = std::numeric_limits<uint32_t>::max();
+  return a > max - b ? max : a + b;
+}
+
+}  // namespace
+
+Clock& MonotonicClock() {
+  static RealMonotonicClock clock;
+  return clock;
+}
+
+Queue::Queue(const QueueOptions& options)
+    : clock_(options.clock != nullptr ? options.clock : &MonotonicClock()),
+      observer_(options.observer),
+      poller_(options.poller),
+      ring_(options.ring, options.ring_size) {
+  origins_[KEVENT_TIMER] = std::make_unique<TimerOrigin>(context());
+  origins_[KEVENT_UNOTIFY] = std::make_unique<UnotifyOrigin>();
+}
+
+Queue::~Queue() { Clear(); }
+
+void Queue::Clear() {
+  // Collect first: Unregister erases from the index.
+  std::vector<Request*> all;
+  all.reserve(index_.size());
+  for (auto& [key, r] : index_) all.push_back(r);
+  for (Request* r : all) Unregister(*r);
+}
+
+Origin* Queue::OriginFor(uint32_t type) const {
+  return type < KEVENT_MAX ? origins_[type].get() : nullptr;
+}
+
+void Queue::SetOriginForTesting(uint32_t type, std::unique_ptr<Origin> origin) {
+  KEV_CHECK(type < KEVENT_MAX);
+  for (auto& [key, r] : index_) KEV_CHECK(key.type != type);
+  origins_[type] = std::move(origin);
+}
+
+Request* Queue::Find(const ukevent& uk) const {
+  auto it = index_.find(RequestKey::Of(uk));
+  return it == index_.end() ? nullptr : it->second;
+}
+
+void Queue::Ctl(unsigned cmd, ukevent& uk) {
+  const std::optional<int64_t> before = timers_.NextDeadline();
+  CtlEntry(cmd, uk);
+  NotifyIfTimerEarlier(before);
+}
+
+void Queue::NotifyIfTimerEarlier(std::optional<int64_t> before) {
+  const std::optional<int64_t> after = timers_.NextDeadline();
+  if (observer_ != nullptr && after && (!before || *after < *before)) observer_->OnTimerArmed();
+}
+
+void Queue::CtlEntry(unsigned cmd, ukevent& uk) {
+  switch (cmd) {
+    case KEVENT_CTL_ADD: {
+      // Validate before allocating, so rejections cost nothing.
+      if ((uk.req_flags & ~kAllRequestFlags) != 0 || uk.type >= KEVENT_MAX ||
+          uk.type == KEVENT_NAIO) {
+        Reject(uk, EINVAL);
+        return;
+      }
+      if (OriginFor(uk.type) == nullptr) {
+        Reject(uk, EOPNOTSUPP);
+        return;
+      }
+      if (index_.contains(RequestKey::Of(uk))) {
+        Reject(uk, EEXIST);
+        return;
+      }
+      auto* r = new Request(uk);  // one allocation per registration, freed on removal
+      r->queue_owned = true;
+      Add(r, uk);
+      return;
+    }
+    case KEVENT_CTL_REMOVE:
+      Remove(uk);
+      return;
+    case KEVENT_CTL_MODIFY:
+      Modify(uk);
+      return;
+    case KEVENT_CTL_READY:
+      MarkReady(uk);
+      return;
+    default:
+      Reject(uk, EINVAL);
+      return;
+  }
+}
+
+void Queue::AddRequest(Request* r) {
+  ukevent& uk = r->uk;
+  if ((uk.req_flags & ~kAllRequestFlags) != 0 || uk.type >= KEVENT_MAX ||
+      uk.type == KEVENT_NAIO) {
+    Reject(uk, EINVAL);
+    return;
+  }
+  if (OriginFor(uk.type) == nullptr) {
+    Reject(uk, EOPNOTSUPP);
+    return;
+  }
+  if (index_.contains(RequestKey::Of(uk))) {
+    Reject(uk, EEXIST);
+    return;
+  }
+  KEV_CHECK(r->queue == nullptr);
+  r->queue_owned = false;
+  const std::optional<int64_t> before = timers_.NextDeadline();
+  ukevent io = uk;
+  Add(r, io);
+  // Report into the request itself; a registered request's ret_flags is otherwise unused.
+  r->uk.ret_flags = io.ret_flags;
+  if (io.ret_flags != 0) {
+    r->uk.ret_data[0] = io.ret_data[0];
+    r->uk.ret_data[1] = io.ret_data[1];
+  }
+  NotifyIfTimerEarlier(before);
+}
+
+void Queue::Add(Request* r, ukevent& io) {
+  Origin* origin = OriginFor(r->uk.type);
+  r->queue = this;
+  r->pending = 0;
+  index_.emplace(RequestKey::Of(r->uk), r);
+  const int rc = origin->Enqueue(*r);
+  if (rc < 0) {
+    Unregister(*r);  // frees a queue-owned r
+    Reject(io, -rc);
+    return;
+  }
+  const bool ready = rc > 0 || (r->uk.req_flags & KEVENT_REQ_READY) != 0;
+  if (!ready) {
+    io.ret_flags = 0;
+    return;
+  }
+  r->pending = 1;
+  if ((r->uk.req_flags & KEVENT_REQ_ALWAYS_QUEUE) != 0) {
+    MakeReady(*r);
+    io.ret_flags = 0;
+    return;
+  }
+  // Ready at once: completed through this call, as a delivery would be (ONESHOT removed,
+  // persistent requests stay registered).
+  Build(*r, io);
+  Complete(*r);
+  RunRechecks();
+}
+
+void Queue::Remove(ukevent& uk) {
+  Request* r = Find(uk);
+  if (r == nullptr) {
+    Reject(uk, ENOENT);
+    return;
+  }
+  Unregister(*r);
+  uk.ret_flags = KEVENT_RET_DONE;
+}
+
+void Queue::RemoveRequest(Request* r) {
+  KEV_CHECK(r->queue == this);
+  Unregister(*r);
+}
+
+void Queue::Modify(ukevent& uk) {
+  Request* r = Find(uk);
+  if (r == nullptr) {
+    Reject(uk, ENOENT);
+    return;
+  }
+  if ((uk.req_flags & ~kAllRequestFlags) != 0) {
+    Reject(uk, EINVAL);
+    return;
+  }
+  // A re-registration: whatever was pending is dropped and the request is checked afresh.
+  Origin* origin = OriginFor(r->uk.type);
+  origin->Dequeue(*r);
+  if (r->ready) UnlinkReady(*r);
+  if (r->on_recheck_list) {
+    recheck_.Remove(r);
+    r->on_recheck_list = false;
+  }
+  r->pending = 0;
+  r->recheck = false;
+  const uint32_t old_event = r->uk.event;
+  const uint32_t old_flags = r->uk.req_flags;
+  r->uk.event = uk.event;
+  r->uk.req_flags = uk.req_flags;
+  int rc = origin->Enqueue(*r);
+  if (rc < 0) {
+    Reject(uk, -rc);
+    // Keep the request as it was; if even that fails now, it cannot stay registered.
+    r->uk.event = old_event;
+    r->uk.req_flags = old_flags;
+    const int restored = origin->Enqueue(*r);
+    if (restored < 0) {
+      Unregister(*r);
+    } else if (restored > 0) {
+      r->pending = 1;
+      MakeReady(*r);
+    }
+    return;
+  }
+  if (rc > 0 || (r->uk.req_flags & KEVENT_REQ_READY) != 0) {
+    r->pending = 1;
+    MakeReady(*r);
+  }
+  uk.ret_flags = KEVENT_RET_DONE;
+}
+
+void Queue::MarkReady(ukevent& uk) {
+  Request* r = Find(uk);
+  if (r == nullptr) {
+    Reject(uk, ENOENT);
+    return;
+  }
+  // The caller's word is the condition: no Check.
+  r->uk.ret_data[0] = uk.ret_data[0];
+  r->uk.ret_data[1] = uk.ret_data[1];
+  r->pending = SaturatingAdd(r->pending, 1);
+  MakeReady(*r);
+  uk.ret_flags = 0;
+}
+
+bool Queue::Activate(Request& r, uint32_t count) {
+  KEV_CHECK(r.queue == this);
+  if (r.broken_errno != 0) return true;
+  const int rc = OriginFor(r.uk.type)->Check(r);
+  if (rc < 0) {
+    Break(r, -rc);
+    return true;
+  }
+  if (rc == 0) return false;
+  r.pending = SaturatingAdd(r.pending, count);
+  MakeReady(r);
+  return true;
+}
+
+void Queue::Break(Request& r, int err) {
+  KEV_CHECK(r.queue == this);
+  if (r.broken_errno != 0) return;
+  r.broken_errno = err > 0 ? err : EIO;
+  OriginFor(r.uk.type)->Dequeue(r);
+  if (r.on_recheck_list) {
+    recheck_.Remove(&r);
+    r.on_recheck_list = false;
+  }
+  MakeReady(r);
+}
+
+void Queue::MakeReady(Request& r) {
+  if (r.on_recheck_list) {
+    recheck_.Remove(&r);
+    r.on_recheck_list = false;
+  }
+  r.recheck = false;  // a fresh activity confirmed by the origin
+  // kevent_ready: a ONESHOT request leaves its storage once ready, so the next activity goes to
+  // the next request (it is re-attached if LAST_CHECK finds it not ready after all).
+  if ((r.uk.req_flags & KEVENT_REQ_ONESHOT) != 0 && r.storage != nullptr) {
+    r.storage->Detach(r);
+  }
+  if (r.ready) return;  // coalesced
+  r.ready = true;
+  ready_.PushBack(&r);
+  if (observer_ != nullptr) {
+    if (ready_.size() == 1) observer_->OnReadyListChanged(true);
+    observer_->OnReady((r.uk.req_flags & KEVENT_REQ_WAKEUP_ALL) != 0);
+  }
+}
+
+void Queue::UnlinkReady(Request& r) {
+  ready_.Remove(&r);
+  r.ready = false;
+  if (observer_ != nullptr && ready_.empty()) observer_->OnReadyListChanged(false);
+}
+
+Request* Queue::PopDeliverable() {
+  while (Request* r = ready_.front()) {
+    UnlinkReady(*r);
+    const bool confirm = (r->uk.req_flags & KEVENT_REQ_LAST_CHECK) != 0 || r->recheck;
+    r->recheck = false;
+    if (r->broken_errno != 0 || !confirm) return r;
+    const int rc = OriginFor(r->uk.type)->Check(*r);
+    if (rc > 0) return r;
+    if (rc < 0) {
+      r->broken_errno = -rc;
+      OriginFor(r->uk.type)->Dequeue(*r);
+      return r;
+    }
+    // The condition has gone: quietly re-arm (back into its storage if it had left it).
+    r->pending = 0;
+    r->uk.ret_data[0] = r->uk.ret_data[1] = 0;
+    if (r->storage != nullptr && !r->storage_hook.linked()) r->storage->Attach(*r);
+  }
+  return nullptr;
+}
+
+void Queue::Build(const Request& r, ukevent& out) const {
+  out = r.uk;
+  if (r.broken_errno != 0) {
+    out.ret_flags = KEVENT_RET_BROKEN | KEVENT_RET_DONE;
+    out.ret_data[0] = static_cast<uint32_t>(r.broken_errno);
+    out.ret_data[1] = 0;
+    return;
+  }
+  out.ret_flags = KEVENT_RET_DONE;
+  OriginFor(r.uk.type)->Fill(r, out);
+}
+
+void Queue::Complete(Request& r) {
+  if (r.broken_errno != 0 || (r.uk.req_flags & KEVENT_REQ_ONESHOT) != 0) {
+    Unregister(r);
+    return;
+  }
+  r.pending = 0;
+  if (OriginFor(r.uk.type)->level_triggered() && (r.uk.req_flags & KEVENT_REQ_ET) == 0) {
+    recheck_.PushBack(&r);
+    r.on_recheck_list = true;
+  }
+}
+
+void Queue::RunRechecks() {
+  while (Request* r = recheck_.PopFront()) {
+    r->on_recheck_list = false;
+    const int rc = OriginFor(r->uk.type)->Check(*r);
+    if (rc < 0) {
+      Break(*r, -rc);
+    } else if (rc > 0) {
+      r->pending = 1;
+      MakeReady(*r);
+      r->recheck = true;  // confirm again when it is taken: the user may have drained it
+    }
+    // rc == 0: stays in its storage; the next activity readies it.
+  }
+}
+
+size_t Queue::Dequeue(ukevent* buf, size_t max) {
+  size_t n = 0;
+  while (n < max) {
+    Request* r = PopDeliverable();
+    if (r == nullptr) break;
+    ukevent& out = buf[n++];
+    Build(*r, out);
+    if (ring_.present() && !ring_.Put(out)) out.ret_flags |= KEVENT_RET_COPY_FAILED;
+    Complete(*r);
+  }
+  RunRechecks();
+  return n;
+}
+
+size_t Queue::DequeueToRing(size_t max) {
+  size_t n = 0;
+  ukevent out;
+  while (n < max && ring_.space() > 0) {
+    Request* r = PopDeliverable();
+    if (r == nullptr) break;
+    Build(*r, out);
+    KEV_CHECK(ring_.Put(out));
+    Complete(*r);
+    ++n;
+  }
+  RunRechecks();
+  return n;
+}
+
+void Queue::ExpireTimers() {
+  if (timers_.empty()) return;
+  const int64_t now = clock_->NowNs();
+  while (Request* r = timers_.PopDue(now)) OriginFor(r->uk.type)->OnTimer(*r, now);
+}
+
+void Queue::Unregister(Request& r) {
+  OriginFor(r.uk.type)->Dequeue(r);
+  if (r.ready) UnlinkReady(r);
+  if (r.on_recheck_list) {
+    recheck_.Remove(&r);
+    r.on_recheck_list = false;
+  }
+  index_.erase(RequestKey::Of(r.uk));
+  r.queue = nullptr;
+  r.pending = 0;
+  r.broken_errno = 0;
+  r.recheck = false;
+  if (r.queue_owned) delete &r;
+}
+
+}  // namespace kev::kevent_internal

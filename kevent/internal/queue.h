@@ -1,0 +1,181 @@
+// kevent/internal/queue.h: the kevent queue core, single-threaded.
+//
+// A Queue holds the requests of one kevent queue, keyed by (type, id, user); an intrusive ready
+// list (oldest ready first) with per-request coalesced occurrence counts; the timer heap; and the
+// optional user ring. It implements every rule of KEVENT_SPEC.md that does not involve threads:
+// ADD / MODIFY / REMOVE / READY with per-entry ret_flags, the request flags (ONESHOT,
+// WAKEUP_ALL, ET, LAST_CHECK, ALWAYS_QUEUE, READY), delivery into a buffer and/or the ring, and
+// the ring's commit protocol. The C API (kevent/kevent.cc) wraps it with a lock and waiting
+// threads; a reactor shard embeds it directly.
+//
+// Example:
+//   kev::kevent_internal::Queue q({});
+//   ukevent uk{};
+//   uk.type = KEVENT_UNOTIFY; uk.event = 1; uk.id.raw[0] = 7;
+//   q.Ctl(KEVENT_CTL_ADD, uk);          // uk.ret_flags == 0: registered, not ready
+//   uk.ret_data[0] = 42;
+//   q.Ctl(KEVENT_CTL_READY, uk);        // now on the ready list
+//   ukevent out[4];
+//   size_t n = q.Dequeue(out, 4);       // n == 1, out[0].ret_data[0] == 42, DONE
+//
+// Threading: not thread-safe. One thread at a time (the C API holds the queue's mutex around
+// every call, observer callbacks included). Allocation: one Request per ADD through Ctl (none
+// for AddRequest); delivering, re-arming and coalescing allocate nothing.
+#ifndef KEV_KEVENT_INTERNAL_QUEUE_H_
+#define KEV_KEVENT_INTERNAL_QUEUE_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/container/flat_hash_map.h"
+#include "kevent/internal/intrusive_list.h"
+#include "kevent/internal/origin.h"
+#include "kevent/internal/request.h"
+#include "kevent/internal/ring.h"
+#include "kevent/internal/timer_heap.h"
+#include "kevent/ukevent.h"
+
+namespace kev::kevent_internal {
+
+// Every KEVENT_REQ_* flag; others are rejected with EINVAL.
+inline constexpr uint32_t kAllRequestFlags =
+    KEVENT_REQ_ONESHOT | KEVENT_REQ_WAKEUP_ALL | KEVENT_REQ_ET | KEVENT_REQ_LAST_CHECK |
+    KEVENT_REQ_ALWAYS_QUEUE | KEVENT_REQ_READY;
+
+// The time source of a queue; tests substitute a manual one.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // CLOCK_MONOTONIC, nanoseconds.
+  virtual int64_t NowNs() = 0;
+};
+
+// The real CLOCK_MONOTONIC (a vDSO call, no syscall).
+Clock& MonotonicClock();
+
+// What the queue tells its owner. Called synchronously, from inside the Queue call that caused
+// it (so under the C API's lock); must not call back into the Queue.
+class QueueObserver {
+ public:
+  virtual ~QueueObserver() = default;
+  // A request joined the ready list; `wake_all` if it has KEVENT_REQ_WAKEUP_ALL.
+  virtual void OnReady(bool wake_all) = 0;
+  // The ready list became non-empty (true) or empty (false).
+  virtual void OnReadyListChanged(bool nonempty) = 0;
+  // A timer was armed: the earliest deadline may be earlier than before.
+  virtual void OnTimerArmed() = 0;
+};
+
+struct QueueOptions {
+  // The user ring (header plus ring_size slots), or null with ring_size 0. The caller
+  // validates (ring_size >= 2) and keeps it alive as long as the queue.
+  kevent_ring* ring = nullptr;
+  unsigned ring_size = 0;
+  Clock* clock = nullptr;              // null: MonotonicClock()
+  QueueObserver* observer = nullptr;   // may be null
+  Poller* poller = nullptr;            // for OS-driven origins (next step); may be null
+};
+
+class Queue final : private OriginContext {
+ public:
+  explicit Queue(const QueueOptions& options);
+  // Removes every request: queue-owned ones are freed, caller-owned ones unlinked.
+  ~Queue() override;
+  Queue(const Queue&) = delete;
+  // Removes every request (as the destructor does); the queue stays usable.
+  void Clear();
+  Queue& operator=(const Queue&) = delete;
+
+  // --- Control (kevent_ctl, one entry) --------------------------------------------------------
+  // Applies cmd (KEVENT_CTL_ADD / REMOVE / MODIFY / READY; the caller rejects others) to `uk`
+  // and writes the outcome into uk.ret_flags (0 queued, DONE, BROKEN|DONE with the positive
+  // errno in ret_data[0]); an ADD that completes at once also gets ret_data. Rejections:
+  // EINVAL (unknown type or request flag, NAIO, bad id/event), EOPNOTSUPP (type not implemented),
+  // EEXIST (ADD of an existing key), ENOENT (no matching request).
+  void Ctl(unsigned cmd, ukevent& uk);
+
+  // ADD of a caller-owned request (a reactor awaiter embeds it); r->uk is the request. Same
+  // outcome as Ctl(ADD) in r->uk.ret_flags / ret_data. r stays registered unless it was
+  // rejected or completed at once as ONESHOT; the caller must RemoveRequest it before
+  // destroying it.
+  void AddRequest(Request* r);
+  // Removes a registered request (either ownership); a ready one is dropped undelivered.
+  void RemoveRequest(Request* r);
+
+  // --- Delivery ---------------------------------------------------------------------------------
+  // Moves up to `max` ready events, oldest first, into buf, each also copied into the ring if
+  // there is one (COPY_FAILED on the one that did not fit, which is still in buf). ONESHOT
+  // and broken requests are removed; level-triggered ones are re-checked afterwards.
+  size_t Dequeue(ukevent* buf, size_t max);
+  // Moves up to `max` ready events into the ring while it has free slots (kevent_wait).
+  size_t DequeueToRing(size_t max);
+
+  // Fires due timers. Cheap when none is due (one clock read).
+  void ExpireTimers();
+  std::optional<int64_t> NextTimerDeadline() const { return timers_.NextDeadline(); }
+
+  // --- For origins ------------------------------------------------------------------------------
+  // An activity or occurrence for r (count occurrences): asks the origin's Check, and if the
+  // condition holds adds `count` to r.pending and readies r (coalesced when already ready).
+  // Returns true if r is ready (or broken) afterwards.
+  bool Activate(Request& r, uint32_t count = 1);
+  // The origin failed for r: BROKEN|DONE with `err` (positive errno), delivered once, removed.
+  void Break(Request& r, int err);
+  OriginContext& context() { return *this; }
+
+  // --- State ------------------------------------------------------------------------------------
+  size_t ready_count() const { return ready_.size(); }
+  size_t size() const { return index_.size(); }
+  Ring& ring() { return ring_; }
+  const Ring& ring() const { return ring_; }
+  // The request registered under uk's (type, id, user), or nullptr.
+  Request* Find(const ukevent& uk) const;
+
+  // Replaces the origin of `type` (tests: a fake level-triggered origin). No request of that
+  // type may be registered.
+  void SetOriginForTesting(uint32_t type, std::unique_ptr<Origin> origin);
+
+ private:
+  // OriginContext.
+  int64_t NowNs() override { return clock_->NowNs(); }
+  TimerHeap& timers() override { return timers_; }
+  Poller* poller() override { return poller_; }
+
+  Origin* OriginFor(uint32_t type) const;
+  void CtlEntry(unsigned cmd, ukevent& uk);
+  void NotifyIfTimerEarlier(std::optional<int64_t> before);
+  void Add(Request* r, ukevent& io);
+  void Modify(ukevent& uk);
+  void Remove(ukevent& uk);
+  void MarkReady(ukevent& uk);
+
+  void MakeReady(Request& r);
+  void UnlinkReady(Request& r);
+  // Pops the next request to deliver, applying LAST_CHECK and level-triggered confirmation.
+  Request* PopDeliverable();
+  // The event handed to the user for r.
+  void Build(const Request& r, ukevent& out) const;
+  // After delivery: ONESHOT / broken removed, level-triggered queued for re-check.
+  void Complete(Request& r);
+  void RunRechecks();
+  void Unregister(Request& r);
+
+  Clock* const clock_;
+  QueueObserver* const observer_;
+  Poller* const poller_;
+  std::array<std::unique_ptr<Origin>, KEVENT_MAX> origins_;
+
+  absl::flat_hash_map<RequestKey, Request*> index_;
+  IntrusiveList<Request, &Request::ready_hook> ready_;
+  // Delivered level-triggered requests to check again (shares ready_hook: never on both).
+  IntrusiveList<Request, &Request::ready_hook> recheck_;
+  TimerHeap timers_;
+  Ring ring_;
+};
+
+}  // namespace kev::kevent_internal
+
+#endif  // KEV_KEVENT_INTERNAL_QUEUE_H_

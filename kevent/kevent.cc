@@ -1,0 +1,332 @@
+// The kevent C API over the single-threaded core (kevent/internal/queue.h).
+//
+// A process-wide table maps each queue fd (a real eventfd) to an ApiQueue: the core, a mutex
+// around it, the threads waiting on it (kevent/internal/waiters.h) and the eventfd, which is
+// made readable while the ready list is non-empty. Calls hold a reference to the ApiQueue for
+// their whole duration, so kevent_close racing with any call is safe: the call sees the queue
+// closed and returns -EBADF; the memory and the fd go when the last reference does.
+#include "kevent/kevent.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <ctime>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <shared_mutex>
+
+#include "absl/container/flat_hash_map.h"
+#include "kevent/internal/kevent_testing.h"
+#include "kevent/internal/queue.h"
+#include "kevent/internal/waiters.h"
+
+namespace kev::kevent_internal {
+namespace {
+
+constexpr int64_t kNsPerSec = 1'000'000'000;
+
+class ApiQueue final : public QueueObserver {
+ public:
+  ApiQueue(int efd, kevent_ring* ring, unsigned num)
+      : efd_(efd), core_(QueueOptions{.ring = ring, .ring_size = num, .observer = this}) {}
+  ~ApiQueue() override {
+    core_.Clear();
+    if (efd_owned_) close(efd_);
+  }
+
+  std::mutex mu;
+  // Everything below is guarded by mu.
+  Queue& core() { return core_; }
+  WaitList& waiters() { return waiters_; }
+  bool closed = false;
+
+  // kevent_init found this queue's fd number reused: plain close() was used on it. The fd now
+  // belongs to a new queue, so this one must not touch or close it.
+  void Orphan() {
+    efd_owned_ = false;
+    closed = true;
+    waiters_.WakeAll();
+  }
+
+  // QueueObserver.
+  void OnReady(bool wake_all) override { waiters_.OnEventReady(wake_all, core_); }
+  void OnReadyListChanged(bool nonempty) override {
+    if (!efd_owned_) return;
+    // A syscall under the lock, but only on empty <-> non-empty transitions: the eventfd is
+    // what makes the queue pollable (and nestable), and its counter must match readiness.
+    uint64_t value = 1;
+    ssize_t rc = nonempty ? write(efd_, &value, sizeof(value)) : read(efd_, &value, sizeof(value));
+    (void)rc;  // EAGAIN on read only if someone else drained it: the state is "not readable"
+  }
+  void OnTimerArmed() override { waiters_.OnTimerArmed(); }
+
+ private:
+  const int efd_;
+  bool efd_owned_ = true;
+  Queue core_;
+  WaitList waiters_;
+};
+
+// fd -> queue. A reader lock and one reference-count increment per call: cheap next to the
+// call's own work, and what makes close-vs-use safe.
+class Table {
+ public:
+  std::shared_ptr<ApiQueue> Find(int fd) {
+    std::shared_lock lock(mu_);
+    auto it = map_.find(fd);
+    return it == map_.end() ? nullptr : it->second;
+  }
+  void Insert(int fd, std::shared_ptr<ApiQueue> q) {
+    std::shared_ptr<ApiQueue> stale;
+    {
+      std::unique_lock lock(mu_);
+      auto [it, inserted] = map_.try_emplace(fd, q);
+      if (!inserted) {
+        stale = std::move(it->second);
+        it->second = std::move(q);
+      }
+    }
+    if (stale != nullptr) {
+      std::lock_guard lock(stale->mu);
+      stale->Orphan();
+    }
+  }
+  std::shared_ptr<ApiQueue> Take(int fd) {
+    std::unique_lock lock(mu_);
+    auto it = map_.find(fd);
+    if (it == map_.end()) return nullptr;
+    std::shared_ptr<ApiQueue> q = std::move(it->second);
+    map_.erase(it);
+    return q;
+  }
+
+ private:
+  std::shared_mutex mu_;
+  absl::flat_hash_map<int, std::shared_ptr<ApiQueue>> map_;
+};
+
+Table& Queues() {
+  static Table* table = new Table;  // never destroyed: calls may race with exit
+  return *table;
+}
+
+int64_t MonotonicNowNs() { return MonotonicClock().NowNs(); }
+
+int64_t RealtimeNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
+}
+
+// Converts a kevent timeout to a CLOCK_MONOTONIC deadline: nullopt waits forever. Returns
+// false for an invalid timespec.
+bool ToDeadline(const timespec& t, unsigned flags, std::optional<int64_t>* deadline) {
+  if (t.tv_sec == -1) {
+    *deadline = std::nullopt;
+    return true;
+  }
+  if (t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= kNsPerSec) return false;
+  const int64_t now = MonotonicNowNs();
+  // Beyond ~292 years the nanosecond arithmetic would overflow: that is "forever".
+  constexpr int64_t kMaxSec = std::numeric_limits<int64_t>::max() / kNsPerSec / 4;
+  if (t.tv_sec > kMaxSec) {
+    *deadline = std::nullopt;
+    return true;
+  }
+  const int64_t ns = static_cast<int64_t>(t.tv_sec) * kNsPerSec + t.tv_nsec;
+  if ((flags & KEVENT_FLAGS_ABSTIME) != 0) {
+    // A CLOCK_REALTIME deadline, converted once: later wall-clock steps are not followed.
+    *deadline = now + (ns - RealtimeNowNs());
+  } else {
+    *deadline = now + ns;
+  }
+  return true;
+}
+
+// Blocks until w's condition holds, w is interrupted, the deadline passes or the queue closes
+// (-EBADF). Fires due timers on every pass. Called and returns with q.mu held.
+int Await(ApiQueue& q, std::unique_lock<std::mutex>& lock, Waiter& w,
+          std::optional<int64_t> deadline) {
+  bool enlisted = false;
+  int rc = 0;
+  while (true) {
+    if (q.closed) {
+      rc = -EBADF;
+      break;
+    }
+    q.core().ExpireTimers();
+    if (w.interrupted || WaitList::Satisfied(w, q.core())) break;
+    if (deadline && MonotonicNowNs() >= *deadline) break;
+    if (!enlisted) {
+      if (q.waiters().TakeInterrupt()) {
+        w.interrupted = true;
+        break;
+      }
+      q.waiters().Add(&w);
+      enlisted = true;
+    }
+    w.notified = false;
+    q.waiters().Block(lock, w, deadline, q.core());
+  }
+  if (enlisted) q.waiters().Remove(&w, q.core());
+  return rc;
+}
+
+bool Expired(const std::optional<int64_t>& deadline) {
+  return deadline && MonotonicNowNs() >= *deadline;
+}
+
+}  // namespace
+
+int BlockedWaitersForTesting(int fd) {
+  std::shared_ptr<ApiQueue> q = Queues().Find(fd);
+  if (q == nullptr) return -1;
+  std::lock_guard lock(q->mu);
+  return static_cast<int>(q->waiters().size());
+}
+
+}  // namespace kev::kevent_internal
+
+using kev::kevent_internal::ApiQueue;
+using kev::kevent_internal::Queues;
+using kev::kevent_internal::Waiter;
+
+extern "C" {
+
+int kevent_init(struct kevent_ring* ring, unsigned int num, unsigned int flags) {
+  if (flags != 0) return -EINVAL;
+  if ((ring == nullptr) != (num == 0) || num == 1) return -EINVAL;
+  const int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd < 0) return -errno;
+  std::shared_ptr<ApiQueue> q;
+  try {
+    q = std::make_shared<ApiQueue>(efd, ring, num);
+  } catch (const std::bad_alloc&) {
+    close(efd);
+    return -ENOMEM;
+  }
+  Queues().Insert(efd, std::move(q));
+  return efd;
+}
+
+int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukevent* arg) {
+  std::shared_ptr<ApiQueue> q = Queues().Find(fd);
+  if (q == nullptr) return -EBADF;
+  if (cmd > KEVENT_CTL_READY) return -EINVAL;
+  if (num > 0 && arg == nullptr) return -EFAULT;
+  if (num > static_cast<unsigned>(std::numeric_limits<int>::max())) return -EINVAL;
+  std::lock_guard lock(q->mu);
+  if (q->closed) return -EBADF;
+  if (cmd == KEVENT_CTL_READY && num == 0) {
+    q->waiters().InterruptOne();
+    return 0;
+  }
+  q->core().ExpireTimers();
+  try {
+    for (unsigned i = 0; i < num; ++i) q->core().Ctl(cmd, arg[i]);
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;  // entries before the failing one were applied
+  }
+  return static_cast<int>(num);
+}
+
+int kevent_get_events(int fd, unsigned int min_nr, unsigned int max_nr, struct timespec timeout,
+                      struct ukevent* buf, unsigned int flags) {
+  std::shared_ptr<ApiQueue> q = Queues().Find(fd);
+  if (q == nullptr) return -EBADF;
+  if ((flags & ~KEVENT_FLAGS_ABSTIME) != 0) return -EINVAL;
+  if (buf == nullptr && max_nr > 0) return -EFAULT;
+  if (max_nr > static_cast<unsigned>(std::numeric_limits<int>::max())) return -EINVAL;
+  std::optional<int64_t> deadline;
+  if (!kev::kevent_internal::ToDeadline(timeout, flags, &deadline)) return -EINVAL;
+  if (min_nr > max_nr) min_nr = max_nr;  // cannot return more than max_nr anyway
+
+  std::unique_lock lock(q->mu);
+  Waiter w;
+  w.kind = Waiter::Kind::kEvents;
+  size_t n = 0;
+  while (true) {
+    w.min_nr = min_nr - n;
+    const int rc = kev::kevent_internal::Await(*q, lock, w, deadline);
+    if (rc < 0) {
+      if (n > 0) break;  // events already taken are returned, not dropped
+      return rc;
+    }
+    n += q->core().Dequeue(buf + n, max_nr - n);
+    // Fewer than asked only if LAST_CHECK / level-triggered confirmation dropped some: wait on.
+    if (n >= min_nr || w.interrupted || kev::kevent_internal::Expired(deadline)) break;
+  }
+  if (q->core().ready_count() > 0) q->waiters().WakeSatisfied(q->core());
+  return static_cast<int>(n);
+}
+
+int kevent_wait(int fd, unsigned int num, unsigned int old_uidx, struct timespec timeout,
+                unsigned int flags) {
+  std::shared_ptr<ApiQueue> q = Queues().Find(fd);
+  if (q == nullptr) return -EBADF;
+  if ((flags & ~KEVENT_FLAGS_ABSTIME) != 0) return -EINVAL;
+  std::optional<int64_t> deadline;
+  if (!kev::kevent_internal::ToDeadline(timeout, flags, &deadline)) return -EINVAL;
+
+  std::unique_lock lock(q->mu);
+  if (q->closed) return -EBADF;
+  if (!q->core().ring().present()) return -EINVAL;
+  Waiter w;
+  w.kind = Waiter::Kind::kRing;
+  w.old_uidx = old_uidx;
+  size_t n = 0;
+  while (true) {
+    const int rc = kev::kevent_internal::Await(*q, lock, w, deadline);
+    if (rc < 0) return rc;
+    n = q->core().DequeueToRing(num);
+    if (n > 0 || num == 0 || w.interrupted || q->core().ring().uidx() != old_uidx ||
+        kev::kevent_internal::Expired(deadline)) {
+      break;
+    }
+  }
+  if (q->core().ready_count() > 0) q->waiters().WakeSatisfied(q->core());
+  return static_cast<int>(n);
+}
+
+int kevent_commit(int fd, unsigned int new_uidx, unsigned int over) {
+  std::shared_ptr<ApiQueue> q = Queues().Find(fd);
+  if (q == nullptr) return -EBADF;
+  std::lock_guard lock(q->mu);
+  if (q->closed) return -EBADF;
+  const int freed = q->core().ring().Commit(new_uidx, over);
+  if (freed > 0) q->waiters().OnCommit(q->core());
+  return freed;
+}
+
+int kevent_close(int fd) {
+  std::shared_ptr<ApiQueue> q = Queues().Take(fd);
+  if (q == nullptr) return -EBADF;
+  std::lock_guard lock(q->mu);
+  q->closed = true;
+  q->waiters().WakeAll();
+  q->core().Clear();
+  return 0;
+}
+
+long kevent_posix_timer_create(int fd, clockid_t clock, void* ptr) {
+  if (Queues().Find(fd) == nullptr) return -EBADF;
+  return -EOPNOTSUPP;  // POSIX_TIMER arrives with the OS-driven origins
+}
+
+int kevent_posix_timer_settime(int fd, long timer, int flags, const struct itimerspec* value,
+                               struct itimerspec* old) {
+  if (Queues().Find(fd) == nullptr) return -EBADF;
+  return -EOPNOTSUPP;
+}
+
+int kevent_posix_timer_delete(int fd, long timer) {
+  if (Queues().Find(fd) == nullptr) return -EBADF;
+  return -EOPNOTSUPP;
+}
+
+}  // extern "C"
