@@ -1,0 +1,92 @@
+// The timer heap against a simple reference, and its cost at a million timers.
+#include "kevent/internal/timer_heap.h"
+
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <random>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace kev::kevent_internal {
+namespace {
+
+std::unique_ptr<Request> NewRequest(int64_t deadline) {
+  auto r = std::make_unique<Request>(ukevent{});
+  r->timer.deadline_ns = deadline;
+  return r;
+}
+
+TEST(TimerHeapTest, PopsInDeadlineOrderThenArmingOrder) {
+  TimerHeap heap;
+  auto a = NewRequest(30);
+  auto b = NewRequest(10);
+  auto c = NewRequest(20);
+  auto d = NewRequest(10);
+  for (Request* r : {a.get(), b.get(), c.get(), d.get()}) heap.Arm(r);
+  EXPECT_EQ(*heap.NextDeadline(), 10);
+  EXPECT_EQ(heap.PopDue(5), nullptr);
+  EXPECT_EQ(heap.PopDue(100), b.get());  // armed before d
+  EXPECT_EQ(heap.PopDue(100), d.get());
+  EXPECT_EQ(heap.PopDue(100), c.get());
+  EXPECT_EQ(heap.PopDue(29), nullptr);
+  EXPECT_EQ(heap.PopDue(30), a.get());
+  EXPECT_TRUE(heap.empty());
+  EXPECT_FALSE(a->timer.armed());
+}
+
+TEST(TimerHeapTest, RandomArmCancelMatchesAReference) {
+  std::mt19937 rng(12345);
+  TimerHeap heap;
+  std::vector<std::unique_ptr<Request>> requests;
+  std::set<std::pair<int64_t, Request*>> reference;  // deadlines are unique here
+  for (int i = 0; i < 2000; ++i) requests.push_back(NewRequest(0));
+  for (int step = 0; step < 50000; ++step) {
+    Request* r = requests[rng() % requests.size()].get();
+    if (r->timer.armed()) {
+      reference.erase({r->timer.deadline_ns, r});
+      heap.Cancel(r);
+    } else {
+      r->timer.deadline_ns = static_cast<int64_t>(rng()) * 4096 + step;
+      reference.insert({r->timer.deadline_ns, r});
+      heap.Arm(r);
+    }
+    ASSERT_EQ(heap.size(), reference.size());
+    if (!reference.empty()) {
+      ASSERT_EQ(*heap.NextDeadline(), reference.begin()->first);
+    }
+  }
+  while (!reference.empty()) {
+    Request* r = heap.PopDue(INT64_MAX);
+    ASSERT_EQ(r, reference.begin()->second);
+    reference.erase(reference.begin());
+  }
+  EXPECT_TRUE(heap.empty());
+}
+
+TEST(TimerHeapTest, MillionArmedThenCancelledInRandomOrder) {
+#ifdef KEV_SANITIZER
+  constexpr int kCount = 200'000;
+#else
+  constexpr int kCount = 1'000'000;
+#endif
+  std::deque<Request> requests;  // stable addresses, no copies
+  std::mt19937 rng(7);
+  for (int i = 0; i < kCount; ++i) requests.emplace_back(ukevent{});
+  TimerHeap heap;
+  for (Request& r : requests) {
+    r.timer.deadline_ns = rng();
+    heap.Arm(&r);
+  }
+  std::vector<Request*> order;
+  for (Request& r : requests) order.push_back(&r);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (Request* r : order) heap.Cancel(r);
+  EXPECT_TRUE(heap.empty());
+}
+
+}  // namespace
+}  // namespace kev::kevent_internal
