@@ -36,7 +36,8 @@
 // longer be trusted):
 //   400  bad request line or header syntax; whitespace between a field name and its colon;
 //        obs-fold (a line starting with SP/HTAB); bare CR; bare LF (unless
-//        `ParserLimits::accept_bare_lf`); invalid token, target or field-value characters;
+//        `ParserLimits::accept_bare_lf`); invalid token, target or field-value characters
+//        (a target may hold any visible ASCII here; NormalizeTarget() in path.h is stricter);
 //        invalid or conflicting Content-Length; both Content-Length and Transfer-Encoding;
 //        Transfer-Encoding whose final coding is not `chunked`, or any Transfer-Encoding in an
 //        HTTP/1.0 request (RFC 9112 §6.1, §6.3); HTTP/1.1 without Host; more than one Host;
@@ -116,6 +117,8 @@ struct Header {
   std::string_view value;
 };
 
+// Parses one request head at a time; Reset() between pipelined requests. Not copyable (the
+// views it hands out are tied to it). Holds ~1.7 KiB inline, no heap memory.
 class RequestParser {
  public:
   // Inline capacity for field lines: the parser never allocates, so this bounds max_headers.
@@ -149,6 +152,7 @@ class RequestParser {
   // Forgets the current request so the next Parse() starts a new one (keeps the limits).
   void Reset();
 
+  // The status the last Parse() returned (kIncomplete before the first call).
   Status status() const { return status_; }
 
   // --- Valid after kError. ---
@@ -163,10 +167,12 @@ class RequestParser {
   // Bytes of the request head, from the first byte of `data` (including skipped leading empty
   // lines) through the blank line. The body, if any, starts here.
   size_t consumed() const { return head_end_; }
+  // The method, and its token exactly as sent (for kOther, to log or to answer 501).
   Method method() const { return method_; }
   std::string_view method_name() const { return View(method_off_, method_len_); }
   // The request-target exactly as sent (origin-, absolute-, authority- or asterisk-form).
   std::string_view target() const { return View(target_off_, target_len_); }
+  // Always 1: other major versions are rejected with 505.
   int version_major() const { return 1; }
   // 0 or 1; a request that said HTTP/1.2+ reports 1.
   int version_minor() const { return version_minor_; }
@@ -176,6 +182,7 @@ class RequestParser {
   bool keep_alive() const { return keep_alive_; }
   // Body length from Content-Length, 0 without one. Always <= limits.max_body.
   uint64_t content_length() const { return content_length_; }
+  // Whether a Content-Length field was present (even "0").
   bool has_content_length() const { return has_content_length_; }
 
   // Pre-extracted fields: the first field line of each name (Host is unique by then; for
