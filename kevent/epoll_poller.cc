@@ -1,0 +1,649 @@
+// EpollPoller: completion operations emulated with readiness plus the plain syscall.
+// See epoll_poller.h for the design and docs/pollers.md for the per-operation table.
+#include "kevent/epoll_poller.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <utility>
+
+namespace kev::internal {
+namespace {
+
+constexpr size_t kMaxIo = 0x7ffff000;  // the kernel's MAX_RW_COUNT: results fit an int32_t
+constexpr uint64_t kWakeKey = ~uint64_t{0};
+// A multishot Accept takes at most this many connections per readiness report, so one
+// flooded listener cannot starve the other fds of a Wait().
+constexpr int kAcceptBatch = 64;
+constexpr uint32_t kPollBits = POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND | POLLWRNORM |
+                               POLLWRBAND | POLLMSG | POLLRDHUP;
+constexpr uint32_t kAlways = EPOLLERR | EPOLLHUP;
+constexpr size_t kOpsPerChunk = 64;
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// The syscall's result, or -errno (read right after the call).
+int32_t Result(long r) { return r >= 0 ? static_cast<int32_t>(r) : -errno; }
+
+bool IsBlocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  return flags >= 0 && (flags & O_NONBLOCK) == 0;
+}
+
+}  // namespace
+
+std::unique_ptr<Poller> EpollPoller::Create(const PollerOptions& options, int* error) {
+  int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd < 0) {
+    *error = -errno;
+    return nullptr;
+  }
+  int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeKey;
+  if (wake_fd < 0 || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev) < 0) {
+    *error = -errno;
+    if (wake_fd >= 0) close(wake_fd);
+    close(epoll_fd);
+    return nullptr;
+  }
+  unsigned max_events = std::clamp(options.entries, 64u, 8192u);
+  return std::unique_ptr<Poller>(new EpollPoller(epoll_fd, wake_fd, max_events));
+}
+
+EpollPoller::EpollPoller(int epoll_fd, int wake_fd, unsigned max_events)
+    : epoll_fd_(epoll_fd), wake_fd_(wake_fd), events_(max_events) {}
+
+EpollPoller::~EpollPoller() {
+  destroying_ = true;  // from here on, new submissions complete with -ECANCELED unperformed
+  std::vector<Op*> parked;
+  while (!by_completion_.empty() || !ready_.empty()) {
+    parked.clear();
+    for (const auto& [c, head] : by_completion_) {
+      for (Op* op = head; op != nullptr; op = op->next_same_completion) parked.push_back(op);
+    }
+    for (Op* op : parked) Finish(op, -ECANCELED);
+    Dispatch();
+  }
+  close(wake_fd_);
+  close(epoll_fd_);
+}
+
+// --- Submission ------------------------------------------------------------------------------
+
+void EpollPoller::PollAdd(int fd, uint32_t poll_events, bool multishot, IoCompletion* c) {
+  if (Refuse(c)) return;
+  ++in_flight_;
+  Op proto{.kind = Kind::kPoll, .multishot = multishot, .c = c, .fd = fd};
+  proto.events = poll_events & kPollBits;
+  Op* op = NewOp(proto);
+  int r = Park(op, fd, op->events);
+  // epoll refuses regular files (EPERM); poll(2) calls them always ready, and so does
+  // io_uring, whose poll on them completes once, finally. Do the same.
+  if (r == -EPERM) r = static_cast<int>((POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) & op->events);
+  if (r != 0) Finish(op, r);
+}
+
+// Write/Send/SendMsg/Connect arguments are stored without const but only ever read from.
+void EpollPoller::Read(int fd, std::span<std::byte> buf, int64_t offset, IoCompletion* c) {
+  Start({.kind = Kind::kRead,
+         .c = c,
+         .fd = fd,
+         .events = EPOLLIN,
+         .data = buf.data(),
+         .len = std::min(buf.size(), kMaxIo),
+         .offset = offset});
+}
+
+void EpollPoller::Write(int fd, std::span<const std::byte> buf, int64_t offset, IoCompletion* c) {
+  Start({.kind = Kind::kWrite,
+         .c = c,
+         .fd = fd,
+         .events = EPOLLOUT,
+         .data = const_cast<std::byte*>(buf.data()),
+         .len = std::min(buf.size(), kMaxIo),
+         .offset = offset});
+}
+
+void EpollPoller::Recv(int fd, std::span<std::byte> buf, int flags, IoCompletion* c) {
+  Start({.kind = Kind::kRecv,
+         .c = c,
+         .fd = fd,
+         .events = EPOLLIN,
+         .data = buf.data(),
+         .len = std::min(buf.size(), kMaxIo),
+         .flags = flags});
+}
+
+void EpollPoller::Send(int fd, std::span<const std::byte> buf, int flags, IoCompletion* c) {
+  Start({.kind = Kind::kSend,
+         .c = c,
+         .fd = fd,
+         .events = EPOLLOUT,
+         .data = const_cast<std::byte*>(buf.data()),
+         .len = std::min(buf.size(), kMaxIo),
+         .flags = flags});
+}
+
+void EpollPoller::RecvMsg(int fd, msghdr* msg, int flags, IoCompletion* c) {
+  Start({.kind = Kind::kRecvMsg, .c = c, .fd = fd, .events = EPOLLIN, .flags = flags, .msg = msg});
+}
+
+void EpollPoller::SendMsg(int fd, const msghdr* msg, int flags, IoCompletion* c) {
+  Start({.kind = Kind::kSendMsg,
+         .c = c,
+         .fd = fd,
+         .events = EPOLLOUT,
+         .flags = flags,
+         .msg = const_cast<msghdr*>(msg)});
+}
+
+void EpollPoller::Accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, bool multishot,
+                         IoCompletion* c) {
+  // One fcntl per Accept (not per connection): accept4 on a blocking listener would block the
+  // loop, so such a listener is only accepted from after epoll reports it.
+  Start({.kind = Kind::kAccept,
+         .multishot = multishot,
+         .fd_blocking = IsBlocking(fd),
+         .c = c,
+         .fd = fd,
+         .events = EPOLLIN,
+         .flags = flags,
+         .addr = addr,
+         .addrlen = addrlen});
+}
+
+void EpollPoller::Connect(int fd, const sockaddr* addr, socklen_t addrlen, IoCompletion* c) {
+  if (IsBlocking(fd)) {  // a blocking connect cannot be made asynchronous; it runs here
+    if (!Refuse(c)) RunSync(c, Result(connect(fd, addr, addrlen)));
+    return;
+  }
+  Start({.kind = Kind::kConnect,
+         .c = c,
+         .fd = fd,
+         .events = EPOLLOUT,
+         .addr = const_cast<sockaddr*>(addr),
+         .connect_len = addrlen});
+}
+
+void EpollPoller::Splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, unsigned len,
+                         unsigned flags, IoCompletion* c) {
+  Start({.kind = Kind::kSplice,
+         .c = c,
+         .fd = fd_in,
+         .len = std::min<size_t>(len, kMaxIo),
+         .offset = off_in,
+         .flags = static_cast<int>(flags),
+         .fd_out = fd_out,
+         .off_out = off_out});
+}
+
+void EpollPoller::OpenAt(int dirfd, const char* path, int flags, mode_t mode, IoCompletion* c) {
+  if (!Refuse(c)) RunSync(c, Result(openat(dirfd, path, flags, mode)));
+}
+
+void EpollPoller::Statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out,
+                        IoCompletion* c) {
+  if (!Refuse(c)) RunSync(c, Result(statx(dirfd, path, flags, mask, out)));
+}
+
+void EpollPoller::Fsync(int fd, bool datasync, IoCompletion* c) {
+  if (!Refuse(c)) RunSync(c, Result(datasync ? fdatasync(fd) : fsync(fd)));
+}
+
+void EpollPoller::Close(int fd, IoCompletion* c) {
+  if (Refuse(c)) return;
+  if (fd >= 0 && static_cast<size_t>(fd) < fds_.size()) {
+    while (Op* op = fds_[fd].head) Finish(op, -ECANCELED);
+    Deregister(fd);  // before close: afterwards the fd number may name another file
+  }
+  for (size_t i = 0; i < retry_.size();) {  // splices waiting for a retry on either end
+    Op* op = retry_[i];
+    if (op->fd == fd || op->fd_out == fd) {
+      Finish(op, -ECANCELED);  // removes it from retry_
+    } else {
+      ++i;
+    }
+  }
+  RunSync(c, Result(close(fd)));
+}
+
+void EpollPoller::Timeout(std::chrono::nanoseconds duration, IoCompletion* c) {
+  if (Refuse(c)) return;
+  ++in_flight_;
+  Op* op = NewOp(Op{.kind = Kind::kTimeout, .c = c});
+  op->deadline_ns = NowNs() + std::max<int64_t>(duration.count(), 0);
+  op->where = Where::kTimer;
+  timers_.Push(op);
+}
+
+void EpollPoller::Cancel(IoCompletion* target) {
+  auto it = by_completion_.find(target);
+  if (it == by_completion_.end()) return;  // nothing parked: finished or never submitted
+  Op* op = it->second;
+  while (op != nullptr) {
+    Op* next = op->next_same_completion;
+    Finish(op, -ECANCELED);
+    op = next;
+  }
+}
+
+void EpollPoller::Wake() noexcept {
+  // Only the first Wake() since the last drain writes: the eventfd is already readable.
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) {
+    uint64_t one = 1;
+    ssize_t r = write(wake_fd_, &one, sizeof one);  // async-signal-safe
+    (void)r;  // EAGAIN only at a counter of 2^64-2: then it is readable anyway
+  }
+}
+
+bool EpollPoller::Refuse(IoCompletion* c) {
+  if (!destroying_) return false;
+  ++in_flight_;
+  Queue(c, -ECANCELED, 0);
+  return true;
+}
+
+void EpollPoller::RunSync(IoCompletion* c, int32_t result) {
+  ++in_flight_;
+  Queue(c, result, 0);  // delivered by the next Wait(), never from inside the submitting call
+}
+
+// Tries a non-pollable-or-ready operation at once; parks it otherwise.
+void EpollPoller::Start(Op proto) {
+  if (Refuse(proto.c)) return;
+  ++in_flight_;
+  int r = kWouldBlock;
+  // Never overtake an operation already parked in the same direction (keeps sends in order);
+  // a blocking listener is not accepted from before epoll says it is ready.
+  if (!proto.fd_blocking && !HasParked(proto.fd, proto.events)) {
+    r = (proto.kind == Kind::kAccept && proto.multishot) ? AttemptAcceptLoop(proto)
+                                                         : Attempt(proto, false);
+  }
+  if (r != kWouldBlock) {
+    Queue(proto.c, r, 0);
+    return;
+  }
+  Op* op = NewOp(proto);
+  if (op->kind == Kind::kSplice) {
+    OnSpliceBlocked(op);
+  } else {
+    ParkOrRunBlocking(op);
+  }
+}
+
+void EpollPoller::ParkOrRunBlocking(Op* op) {
+  int r = Park(op, op->fd, op->events);
+  if (r == 0) return;
+  // EPERM: epoll cannot watch this fd (a regular file), so it is never "not ready": run the
+  // operation blocking, as a regular-file read would under io_uring's io-wq.
+  Finish(op, r == -EPERM ? RunBlocking(*op) : r);
+}
+
+int EpollPoller::Attempt(Op& op, bool after_readiness) {
+  long r = 0;
+  switch (op.kind) {
+    case Kind::kRead:
+    case Kind::kWrite: {
+      iovec iov{op.data, op.len};
+      auto io = [&](int64_t off) {
+        return op.kind == Kind::kRead ? preadv2(op.fd, &iov, 1, off, RWF_NOWAIT)
+                                      : pwritev2(op.fd, &iov, 1, off, RWF_NOWAIT);
+      };
+      r = io(op.offset);
+      if (r < 0 && errno == ESPIPE && op.offset != -1) {
+        op.offset = -1;  // io_uring ignores the offset of a stream; so do we
+        r = io(-1);
+      }
+      if (r >= 0) return static_cast<int>(r);
+      if (errno == EAGAIN) return kWouldBlock;
+      // No RWF_NOWAIT support for this file: wait for readiness, then use the plain call
+      // (non-pollable files end up in RunBlocking instead).
+      if (errno == EOPNOTSUPP) return after_readiness ? RunBlocking(op) : kWouldBlock;
+      return -errno;
+    }
+    case Kind::kRecv:
+      r = recv(op.fd, op.data, op.len, op.flags | MSG_DONTWAIT);
+      break;
+    case Kind::kSend:
+      r = send(op.fd, op.data, op.len, op.flags | MSG_DONTWAIT);
+      break;
+    case Kind::kRecvMsg:
+      r = recvmsg(op.fd, op.msg, op.flags | MSG_DONTWAIT);
+      break;
+    case Kind::kSendMsg:
+      r = sendmsg(op.fd, op.msg, op.flags | MSG_DONTWAIT);
+      break;
+    case Kind::kAccept:
+      r = accept4(op.fd, op.addr, op.addrlen, op.flags);
+      break;
+    case Kind::kConnect:
+      if (op.connect_started) {  // epoll said writable: the handshake is over, one way or other
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(op.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
+        return -err;
+      }
+      r = connect(op.fd, op.addr, op.connect_len);
+      if (r < 0 && (errno == EINPROGRESS || errno == EINTR)) {  // EINTR: it goes on regardless
+        op.connect_started = true;
+        return kWouldBlock;
+      }
+      break;
+    case Kind::kSplice: {
+      loff_t off_in = op.offset;
+      loff_t off_out = op.off_out;
+      r = splice(op.fd, op.offset == -1 ? nullptr : &off_in, op.fd_out,
+                 op.off_out == -1 ? nullptr : &off_out, op.len,
+                 static_cast<unsigned>(op.flags) | SPLICE_F_NONBLOCK);
+      break;
+    }
+    case Kind::kPoll:
+    case Kind::kTimeout:
+      return -EINVAL;  // never attempted
+  }
+  if (r >= 0) return static_cast<int>(r);
+  return errno == EAGAIN ? kWouldBlock : -errno;
+}
+
+// Multishot Accept: takes connections until EAGAIN (or the batch is spent), each delivered
+// with kCompletionMore. Returns kWouldBlock to stay parked, or the final error.
+int EpollPoller::AttemptAcceptLoop(Op& op) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    int r = Attempt(op, true);
+    if (r < 0) return r;  // kWouldBlock included
+    Queue(op.c, r, kCompletionMore);
+    if (op.fd_blocking) break;  // one per readiness report: the next accept could block
+  }
+  return kWouldBlock;  // level-triggered: epoll reports the listener again if more wait
+}
+
+int EpollPoller::RunBlocking(Op& op) {
+  switch (op.kind) {
+    case Kind::kRead:
+      return Result(op.offset == -1 ? read(op.fd, op.data, op.len)
+                                    : pread(op.fd, op.data, op.len, op.offset));
+    case Kind::kWrite:
+      return Result(op.offset == -1 ? write(op.fd, op.data, op.len)
+                                    : pwrite(op.fd, op.data, op.len, op.offset));
+    default: {  // sockets are always pollable: this is a misuse, and the call says why
+      int r = Attempt(op, true);
+      return r == kWouldBlock ? -EAGAIN : r;
+    }
+  }
+}
+
+// A splice said EAGAIN: one poll(2) finds the end that is not ready, and the operation parks on
+// it (a pipe end, or a socket).
+void EpollPoller::OnSpliceBlocked(Op* op) {
+  pollfd ends[2] = {{op->fd, POLLIN, 0}, {op->fd_out, POLLOUT, 0}};
+  if (poll(ends, 2, 0) < 0) {
+    Finish(op, -errno);
+    return;
+  }
+  constexpr short kDone = POLLERR | POLLHUP | POLLNVAL;
+  int r;
+  if ((ends[0].revents & (POLLIN | kDone)) == 0) {
+    op->events = EPOLLIN;
+    r = Park(op, op->fd, EPOLLIN);
+  } else if ((ends[1].revents & (POLLOUT | kDone)) == 0) {
+    op->events = EPOLLOUT;
+    r = Park(op, op->fd_out, EPOLLOUT);
+  } else {
+    op->where = Where::kRetry;  // both ends look ready: try again at the next Wait()
+    retry_.push_back(op);
+    return;
+  }
+  if (r != 0) Finish(op, r);
+}
+
+// --- Parking ---------------------------------------------------------------------------------
+
+bool EpollPoller::HasParked(int fd, uint32_t direction) const {
+  if (fd < 0 || static_cast<size_t>(fd) >= fds_.size()) return false;
+  for (const Op* op = fds_[fd].head; op != nullptr; op = op->next) {
+    if (op->kind != Kind::kPoll && (op->events & direction) != 0) return true;
+  }
+  return false;
+}
+
+uint32_t EpollPoller::ParkedMask(int fd) const {
+  uint32_t mask = 0;
+  for (const Op* op = fds_[fd].head; op != nullptr; op = op->next) mask |= op->events;
+  return mask;
+}
+
+// Appends `op` to `fd`'s FIFO and makes sure epoll watches `events`. 0, or -errno (EPERM: the
+// fd cannot be polled) with `op` left unparked.
+int EpollPoller::Park(Op* op, int fd, uint32_t events) {
+  if (fd < 0) return -EBADF;
+  if (static_cast<size_t>(fd) >= fds_.size()) fds_.resize(fd + 1);  // fds are dense
+  FdState& s = fds_[fd];
+  bool was_empty = s.head == nullptr;
+  // An empty list always re-issues epoll_ctl (see FdState); a busy one only when it grows.
+  if (was_empty || !s.registered || (events & ~s.mask) != 0) {
+    int r = Control(fd, was_empty ? events : (s.mask | events));
+    if (r < 0) return r;
+  }
+  op->prev = s.tail;
+  op->next = nullptr;
+  (s.tail != nullptr ? s.tail->next : s.head) = op;
+  s.tail = op;
+  op->parked_fd = fd;
+  op->where = Where::kFd;
+  return 0;
+}
+
+int EpollPoller::Control(int fd, uint32_t mask) {
+  FdState& s = fds_[fd];
+  epoll_event ev{};
+  ev.events = mask;  // level-triggered: a multishot PollAdd is reported at every Wait()
+  ev.data.u64 = static_cast<uint64_t>(fd);
+  int r = epoll_ctl(epoll_fd_, s.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+  if (r < 0 && errno == ENOENT) r = epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);  // closed
+  if (r < 0 && errno == EEXIST) r = epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+  if (r < 0) return -errno;
+  s.registered = true;
+  s.mask = mask;
+  return 0;
+}
+
+void EpollPoller::Deregister(int fd) {
+  FdState& s = fds_[fd];
+  if (!s.registered) return;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);  // ENOENT/EBADF: already gone; fine
+  s.registered = false;
+  s.mask = 0;
+}
+
+void EpollPoller::Unpark(Op* op) {
+  switch (op->where) {
+    case Where::kFd: {  // lazy: the registration shrinks when epoll next reports the fd
+      FdState& s = fds_[op->parked_fd];
+      (op->prev != nullptr ? op->prev->next : s.head) = op->next;
+      (op->next != nullptr ? op->next->prev : s.tail) = op->prev;
+      op->prev = op->next = nullptr;
+      op->parked_fd = -1;
+      break;
+    }
+    case Where::kTimer:
+      timers_.Remove(op);
+      break;
+    case Where::kRetry:
+      retry_.erase(std::find(retry_.begin(), retry_.end(), op));
+      break;
+    case Where::kNowhere:
+      break;
+  }
+  op->where = Where::kNowhere;
+}
+
+// --- Driving ---------------------------------------------------------------------------------
+
+void EpollPoller::OnFdEvents(int fd, uint32_t revents) {
+  if (static_cast<size_t>(fd) >= fds_.size()) return;
+  uint32_t wanted = ParkedMask(fd);
+  bool in_blocked = false;
+  bool out_blocked = false;
+  // fds_ may grow inside the loop (a splice re-parking on its other end): index, don't hold.
+  for (Op* op = fds_[fd].head; op != nullptr;) {
+    Op* next = op->next;
+    if (op->kind == Kind::kPoll) {
+      if (uint32_t mask = revents & (op->events | kAlways); mask != 0) {
+        if (op->multishot) {
+          Queue(op->c, static_cast<int32_t>(mask), kCompletionMore);
+        } else {
+          Finish(op, static_cast<int32_t>(mask));
+        }
+      }
+    } else if ((revents & (op->events | kAlways)) != 0) {
+      bool& blocked = (op->events & EPOLLIN) != 0 ? in_blocked : out_blocked;
+      if (!blocked) {
+        int r = (op->kind == Kind::kAccept && op->multishot) ? AttemptAcceptLoop(*op)
+                                                             : Attempt(*op, true);
+        if (r != kWouldBlock) {
+          Finish(op, r);
+        } else {
+          blocked = true;  // later operations in this direction would block too
+          if (op->kind == Kind::kSplice) {
+            Unpark(op);
+            OnSpliceBlocked(op);  // the other end may be the one to wait for now
+          }
+        }
+      }
+    }
+    op = next;
+  }
+  // Reported with nothing parked, or for bits nobody wants (POLLOUT after the last send
+  // finished): shrink the registration now, or level-triggering would repeat it forever.
+  if (wanted == 0 || (revents & kPollBits & ~wanted) != 0) {
+    uint32_t mask = ParkedMask(fd);
+    if (fds_[fd].head == nullptr) {
+      Deregister(fd);
+    } else if (mask != fds_[fd].mask) {
+      Control(fd, mask);
+    }
+  }
+}
+
+void EpollPoller::ExpireTimers(int64_t now_ns) {
+  while (!timers_.empty() && timers_.top()->deadline_ns <= now_ns) Finish(timers_.top(), -ETIME);
+}
+
+int EpollPoller::Wait(std::optional<std::chrono::nanoseconds> timeout) {
+  int64_t timeout_ns = timeout ? std::max<int64_t>(timeout->count(), 0) : -1;
+  if (!ready_.empty() || !retry_.empty()) timeout_ns = 0;  // work in hand: only look
+  if (!timers_.empty() && timeout_ns != 0) {
+    int64_t until = std::max<int64_t>(timers_.top()->deadline_ns - NowNs(), 0);
+    timeout_ns = timeout_ns < 0 ? until : std::min(timeout_ns, until);
+  }
+  timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
+              static_cast<long>(timeout_ns % 1'000'000'000)};
+  int n = epoll_pwait2(epoll_fd_, events_.data(), static_cast<int>(events_.size()),
+                       timeout_ns < 0 ? nullptr : &ts, nullptr);
+  if (n < 0 && errno == ENOSYS) {  // kernel < 5.11: millisecond resolution, rounded up
+    int ms = timeout_ns < 0
+                 ? -1
+                 : static_cast<int>(std::min<int64_t>((timeout_ns + 999'999) / 1'000'000, INT_MAX));
+    n = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), ms);
+  }
+  if (n < 0) {
+    if (errno != EINTR) return -errno;
+    n = 0;  // a signal ends the wait early; still deliver what is ready
+  }
+  for (int i = 0; i < n; ++i) {
+    uint64_t key = events_[i].data.u64;
+    if (key == kWakeKey) {
+      uint64_t count;
+      ssize_t r = read(wake_fd_, &count, sizeof count);
+      (void)r;  // EAGAIN: a concurrent drain got it; nothing to do
+      // After the read: a Wake() racing with it is absorbed by this Wait(), which returns.
+      wake_pending_.store(false, std::memory_order_release);
+    } else {
+      OnFdEvents(static_cast<int>(key), events_[i].events);
+    }
+  }
+  if (!retry_.empty()) {
+    std::vector<Op*> retry;
+    retry.swap(retry_);
+    for (Op* op : retry) {
+      op->where = Where::kNowhere;
+      int r = Attempt(*op, true);
+      if (r == kWouldBlock) {
+        OnSpliceBlocked(op);
+      } else {
+        Finish(op, r);
+      }
+    }
+  }
+  if (!timers_.empty()) ExpireTimers(NowNs());
+  return Dispatch();
+}
+
+int EpollPoller::Dispatch() {
+  // Results queued by these callbacks wait for the next Wait(), as io_uring submissions do.
+  dispatching_.swap(ready_);
+  int n = 0;
+  for (const Ready& r : dispatching_) {
+    if ((r.flags & kCompletionMore) == 0) --in_flight_;
+    r.c->OnComplete(r.result, r.flags);
+    ++n;
+  }
+  dispatching_.clear();
+  return n;
+}
+
+// --- Operation records -----------------------------------------------------------------------
+
+void EpollPoller::Finish(Op* op, int32_t result) {
+  Unpark(op);
+  Queue(op->c, result, 0);
+  UnindexOp(op);
+  FreeOp(op);
+}
+
+EpollPoller::Op* EpollPoller::NewOp(const Op& proto) {
+  if (free_ops_.empty()) {  // the pool grows in chunks; records are reused, never freed early
+    op_chunks_.push_back(std::make_unique<Op[]>(kOpsPerChunk));
+    for (size_t i = 0; i < kOpsPerChunk; ++i) free_ops_.push_back(&op_chunks_.back()[i]);
+  }
+  Op* op = free_ops_.back();
+  free_ops_.pop_back();
+  *op = proto;
+  op->where = Where::kNowhere;
+  op->prev = op->next = nullptr;
+  IndexOp(op);
+  return op;
+}
+
+void EpollPoller::FreeOp(Op* op) { free_ops_.push_back(op); }
+
+void EpollPoller::IndexOp(Op* op) {
+  auto [it, inserted] = by_completion_.try_emplace(op->c, op);
+  op->next_same_completion = inserted ? nullptr : it->second;
+  if (!inserted) it->second = op;
+}
+
+void EpollPoller::UnindexOp(Op* op) {
+  auto it = by_completion_.find(op->c);
+  if (it == by_completion_.end()) return;
+  Op** link = &it->second;
+  while (*link != nullptr && *link != op) link = &(*link)->next_same_completion;
+  if (*link == op) *link = op->next_same_completion;
+  if (it->second == nullptr) by_completion_.erase(it);
+}
+
+}  // namespace kev::internal

@@ -1,0 +1,184 @@
+// EpollPoller: the readiness-based Poller (the baseline, and the fallback when io_uring is
+// unavailable). Internal to //kevent:poller; use Poller::Create(PollerBackend::kEpoll).
+//
+// How it emulates completion operations (docs/pollers.md has the full table):
+//   * Every operation is tried at once, without blocking (MSG_DONTWAIT, RWF_NOWAIT,
+//     SPLICE_F_NONBLOCK). A result is queued and delivered by the next Wait().
+//   * On EAGAIN the operation is parked on its fd. Each fd has one level-triggered epoll
+//     registration whose interest is the union of its parked operations' directions; when epoll
+//     reports the fd, the parked operations are retried in FIFO order per direction, and a new
+//     operation never overtakes a parked one in the same direction (so sends stay in order).
+//   * An fd that epoll cannot watch (EPERM: regular files) is never "not ready": its Read/Write
+//     run blocking, like OpenAt/Statx/Fsync/Close always do, and complete at the next Wait().
+//   * Timeouts sit in a binary heap whose earliest deadline bounds epoll_pwait2's timeout.
+//   * Wake() writes an eventfd that is registered with the epoll set.
+//
+// Threading: as Poller; only Wake() is thread-safe.
+#ifndef KEV_KEVENT_EPOLL_POLLER_H_
+#define KEV_KEVENT_EPOLL_POLLER_H_
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "kevent/deadline_heap.h"
+#include "kevent/poller.h"
+
+namespace kev::internal {
+
+class EpollPoller final : public Poller {
+ public:
+  // Returns nullptr and sets *error (negative errno) if epoll_create1 or eventfd fail.
+  static std::unique_ptr<Poller> Create(const PollerOptions& options, int* error);
+  ~EpollPoller() override;
+
+  PollerBackend backend() const noexcept override { return PollerBackend::kEpoll; }
+  std::string_view name() const noexcept override { return "epoll"; }
+
+  void PollAdd(int fd, uint32_t poll_events, bool multishot, IoCompletion* c) override;
+  void Read(int fd, std::span<std::byte> buf, int64_t offset, IoCompletion* c) override;
+  void Write(int fd, std::span<const std::byte> buf, int64_t offset, IoCompletion* c) override;
+  void Recv(int fd, std::span<std::byte> buf, int flags, IoCompletion* c) override;
+  void Send(int fd, std::span<const std::byte> buf, int flags, IoCompletion* c) override;
+  void RecvMsg(int fd, msghdr* msg, int flags, IoCompletion* c) override;
+  void SendMsg(int fd, const msghdr* msg, int flags, IoCompletion* c) override;
+  void Accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, bool multishot,
+              IoCompletion* c) override;
+  void Connect(int fd, const sockaddr* addr, socklen_t addrlen, IoCompletion* c) override;
+  void Splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, unsigned len, unsigned flags,
+              IoCompletion* c) override;
+  void OpenAt(int dirfd, const char* path, int flags, mode_t mode, IoCompletion* c) override;
+  void Statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out,
+             IoCompletion* c) override;
+  void Fsync(int fd, bool datasync, IoCompletion* c) override;
+  void Close(int fd, IoCompletion* c) override;
+  void Timeout(std::chrono::nanoseconds duration, IoCompletion* c) override;
+  void Cancel(IoCompletion* target) override;
+  int Wait(std::optional<std::chrono::nanoseconds> timeout) override;
+  void Wake() noexcept override;
+  size_t InFlight() const noexcept override { return in_flight_; }
+
+ private:
+  enum class Kind : uint8_t {
+    kPoll,
+    kRead,
+    kWrite,
+    kRecv,
+    kSend,
+    kRecvMsg,
+    kSendMsg,
+    kAccept,
+    kConnect,
+    kSplice,
+    kTimeout,
+  };
+
+  // Where a parked operation waits.
+  enum class Where : uint8_t { kNowhere, kFd, kTimer, kRetry };
+
+  // A parked operation (one that could not finish at once). Operations that finish at once
+  // never get one. Pooled: parking allocates only when the pool is empty.
+  struct Op {
+    Kind kind = Kind::kRead;
+    Where where = Where::kNowhere;
+    bool multishot = false;
+    bool fd_blocking = false;      // Accept/Connect on a blocking socket: poll first
+    bool connect_started = false;  // Connect got EINPROGRESS; completion comes from SO_ERROR
+    IoCompletion* c = nullptr;
+    int fd = -1;          // the operation's fd (Splice: fd_in)
+    int parked_fd = -1;   // the fd whose list holds it (Splice may wait on fd_out)
+    uint32_t events = 0;  // PollAdd: the poll mask; others: EPOLLIN or EPOLLOUT
+    Op* prev = nullptr;   // in the parked fd's FIFO
+    Op* next = nullptr;
+    Op* next_same_completion = nullptr;  // chain in by_completion_
+    size_t heap_index = 0;               // Timeout: position in timers_
+    int64_t deadline_ns = 0;             // Timeout: CLOCK_MONOTONIC
+    // Arguments (by kind).
+    std::byte* data = nullptr;  // Read/Recv buffer; Write/Send buffer (const_cast back)
+    size_t len = 0;
+    int64_t offset = -1;  // Read/Write; Splice: off_in
+    int flags = 0;        // msg flags / accept flags / splice flags
+    msghdr* msg = nullptr;
+    sockaddr* addr = nullptr;  // Accept out; Connect in (const_cast back)
+    socklen_t* addrlen = nullptr;
+    socklen_t connect_len = 0;
+    int fd_out = -1;
+    int64_t off_out = -1;
+  };
+
+  // Deregistration is lazy: when the last parked operation leaves, the registration stays (the
+  // next operation on the fd usually parks again at once) until epoll reports the fd with
+  // nothing parked. Parking on an fd with an empty list always re-issues epoll_ctl, which also
+  // repairs a registration the kernel dropped because the fd was closed behind our back.
+  struct FdState {
+    Op* head = nullptr;  // parked operations, FIFO
+    Op* tail = nullptr;
+    uint32_t mask = 0;        // the interest registered with epoll
+    bool registered = false;  // whether epoll has this fd
+  };
+
+  // A result waiting for Wait() to deliver it.
+  struct Ready {
+    IoCompletion* c;
+    int32_t result;
+    uint32_t flags;
+  };
+
+  EpollPoller(int epoll_fd, int wake_fd, unsigned max_events);
+
+  // Result value of Attempt() meaning "would block: park it".
+  static constexpr int kWouldBlock = INT32_MIN;
+
+  void Start(Op proto);
+  int Attempt(Op& op, bool after_readiness);
+  int AttemptAcceptLoop(Op& op);
+  int RunBlocking(Op& op);
+  int Park(Op* op, int fd, uint32_t events);
+  void Unpark(Op* op);
+  int Control(int fd, uint32_t mask);
+  void Deregister(int fd);
+  uint32_t ParkedMask(int fd) const;
+  bool HasParked(int fd, uint32_t direction) const;
+  void OnFdEvents(int fd, uint32_t revents);
+  void OnSpliceBlocked(Op* op);
+  void ParkOrRunBlocking(Op* op);
+  void Finish(Op* op, int32_t result);
+  void Queue(IoCompletion* c, int32_t result, uint32_t flags) {
+    ready_.push_back({c, result, flags});  // amortised: the vector keeps its capacity
+  }
+  bool Refuse(IoCompletion* c);
+  void RunSync(IoCompletion* c, int32_t result);
+  void ExpireTimers(int64_t now_ns);
+  int Dispatch();
+
+  Op* NewOp(const Op& proto);
+  void FreeOp(Op* op);
+  void IndexOp(Op* op);
+  void UnindexOp(Op* op);
+
+  // Constant after construction.
+  const int epoll_fd_;
+  const int wake_fd_;
+
+  std::atomic<bool> wake_pending_{false};  // Wake() writes the eventfd only when not set
+  bool destroying_ = false;
+  size_t in_flight_ = 0;
+  std::vector<epoll_event> events_;
+  std::vector<FdState> fds_;  // indexed by fd; fds are small dense integers
+  std::vector<Ready> ready_;
+  std::vector<Ready> dispatching_;
+  DeadlineHeap<Op> timers_;
+  std::vector<Op*> retry_;                                 // splices to retry at the next Wait()
+  absl::flat_hash_map<IoCompletion*, Op*> by_completion_;  // parked ops, for Cancel
+  std::vector<std::unique_ptr<Op[]>> op_chunks_;
+  std::vector<Op*> free_ops_;
+};
+
+}  // namespace kev::internal
+
+#endif  // KEV_KEVENT_EPOLL_POLLER_H_

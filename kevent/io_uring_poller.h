@@ -1,0 +1,149 @@
+// IoUringPoller: the default Poller, on one io_uring (liburing 2.3). Internal to
+// //kevent:poller; use Poller::Create(PollerBackend::kIoUring or kDefault).
+//
+// Design (docs/pollers.md has the details):
+//   * Every operation becomes one SQE whose user_data is its IoCompletion pointer, so Cancel is
+//     IORING_OP_ASYNC_CANCEL with IORING_ASYNC_CANCEL_ALL keyed by that pointer. Completions
+//     are 8-byte aligned (they have a vtable), which leaves the low three bits for tags: internal
+//     requests (the wake poll, cancels) have bit 0 or 1 set and never reach a user completion;
+//     bit 2 marks a multishot PollAdd.
+//   * SQEs are only prepared by the operation calls; Wait() submits them all with one
+//     io_uring_enter (io_uring_submit_and_wait_timeout or io_uring_submit_and_get_events) and
+//     drains the CQ in bulk (io_uring_for_each_cqe + io_uring_cq_advance). When the SQ is full
+//     an operation call submits the batch early; if that fails, the prepared SQE waits in an
+//     overflow list, in order, and Wait() moves it in as room frees up. Nothing is dropped.
+//   * The CQ has twice the SQ's entries. A CQ overflow is absorbed by the kernel
+//     (IORING_FEAT_NODROP, required) and flushed by the reaping loop; -EBUSY from a submit
+//     makes Wait() reap first and submit again.
+//   * Multishot PollAdd uses IORING_POLL_ADD_MULTI, which reports wake-ups (edge-like): a
+//     still-readable fd is not reported again. The kernel rejects IORING_POLL_ADD_LEVEL for
+//     POLL_ADD (-EINVAL, checked on 6.x), so level-triggering is emulated: every multishot poll
+//     reported in one Wait() is re-checked with a single poll(2) over all of them at the start
+//     of the next, and reported again while its condition holds.
+//   * Wake() writes an eventfd that the ring polls (multishot, internal tag).
+//
+// Threading: as Poller; only Wake() is thread-safe. With single_issuer the ring is bound to the
+// thread that first submits (IORING_SETUP_R_DISABLED until then), so it may be created on
+// another thread.
+#ifndef KEV_KEVENT_IO_URING_POLLER_H_
+#define KEV_KEVENT_IO_URING_POLLER_H_
+
+#include <liburing.h>
+#include <poll.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "kevent/poller.h"
+
+namespace kev::internal {
+
+class IoUringPoller final : public Poller {
+ public:
+  // Returns nullptr and sets *error (negative errno) when the ring cannot be set up, or
+  // -EOPNOTSUPP when the kernel lacks what kev needs (NODROP, EXT_ARG, FAST_POLL, 5.19 ops).
+  static std::unique_ptr<Poller> Create(const PollerOptions& options, int* error);
+  ~IoUringPoller() override;
+
+  PollerBackend backend() const noexcept override { return PollerBackend::kIoUring; }
+  std::string_view name() const noexcept override { return "io_uring"; }
+
+  void PollAdd(int fd, uint32_t poll_events, bool multishot, IoCompletion* c) override;
+  void Read(int fd, std::span<std::byte> buf, int64_t offset, IoCompletion* c) override;
+  void Write(int fd, std::span<const std::byte> buf, int64_t offset, IoCompletion* c) override;
+  void Recv(int fd, std::span<std::byte> buf, int flags, IoCompletion* c) override;
+  void Send(int fd, std::span<const std::byte> buf, int flags, IoCompletion* c) override;
+  void RecvMsg(int fd, msghdr* msg, int flags, IoCompletion* c) override;
+  void SendMsg(int fd, const msghdr* msg, int flags, IoCompletion* c) override;
+  void Accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, bool multishot,
+              IoCompletion* c) override;
+  void Connect(int fd, const sockaddr* addr, socklen_t addrlen, IoCompletion* c) override;
+  void Splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, unsigned len, unsigned flags,
+              IoCompletion* c) override;
+  void OpenAt(int dirfd, const char* path, int flags, mode_t mode, IoCompletion* c) override;
+  void Statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out,
+             IoCompletion* c) override;
+  void Fsync(int fd, bool datasync, IoCompletion* c) override;
+  void Close(int fd, IoCompletion* c) override;
+  void Timeout(std::chrono::nanoseconds duration, IoCompletion* c) override;
+  void Cancel(IoCompletion* target) override;
+  int Wait(std::optional<std::chrono::nanoseconds> timeout) override;
+  void Wake() noexcept override;
+  size_t InFlight() const noexcept override { return in_flight_; }
+
+  // The IORING_SETUP_* flags the ring was created with (for tests and diagnostics).
+  unsigned setup_flags() const noexcept { return setup_flags_; }
+
+ private:
+  // A multishot PollAdd's state for the level-triggered emulation.
+  struct MultishotPoll {
+    int fd;
+    uint32_t events;
+    uint64_t reported_in = 0;   // the Wait() generation of its last report
+    bool level_listed = false;  // in level_list_: re-checked at the next Wait()
+    bool cancelled = false;     // Cancel()ed: report nothing but the final completion
+  };
+
+  // A CQE copied out of the ring, so the CQ is released before callbacks run.
+  struct Cqe {
+    uint64_t user_data;
+    int32_t res;
+    uint32_t flags;
+  };
+
+  // A final completion produced in user space (an operation cancelled before it reached the
+  // kernel, or refused during destruction).
+  struct Deferred {
+    IoCompletion* c;
+    int32_t res = -ECANCELED;
+  };
+
+  IoUringPoller() = default;
+  int Init(const PollerOptions& options);
+
+  void Submit(io_uring_sqe& sqe, IoCompletion* c, uint64_t tag = 0);
+  void Push(const io_uring_sqe& sqe);
+  void PushCancel(uint64_t user_data, int flags);
+  void ArmWakePoll();
+  int EnsureEnabled();
+  int FlushOverflow();
+  int Enter(std::optional<std::chrono::nanoseconds> timeout);
+  void RecheckLevel();
+  int Reap();
+  int DispatchCqe(const Cqe& cqe);
+  int DispatchLevel();
+  int DispatchDeferred();
+  void ReleaseTimespecs();
+
+  io_uring ring_{};
+  bool ring_ready_ = false;   // io_uring_queue_init succeeded
+  bool initialized_ = false;  // Init() succeeded: the destructor drains the ring
+  unsigned setup_flags_ = 0;
+  bool enabled_ = true;  // false while IORING_SETUP_R_DISABLED is in force
+  int wake_fd_ = -1;
+  std::atomic<bool> wake_pending_{false};  // Wake() writes the eventfd only when not set
+  bool destroying_ = false;
+  size_t in_flight_ = 0;
+  uint64_t generation_ = 0;  // counts Wait() calls, for at-most-one-report-per-Wait
+
+  std::deque<io_uring_sqe> overflow_;        // prepared SQEs that found the SQ full
+  std::deque<__kernel_timespec> timespecs_;  // Timeout SQEs point here until submitted
+  std::vector<Cqe> cqes_;
+  std::vector<Deferred> deferred_;
+  std::vector<Deferred> dispatching_;
+  absl::flat_hash_map<IoCompletion*, MultishotPoll> polls_;
+  std::vector<IoCompletion*> level_list_;  // multishot polls to re-check at the next Wait()
+  std::vector<IoCompletion*> level_keys_;
+  std::vector<pollfd> level_fds_;
+  std::vector<std::pair<IoCompletion*, uint32_t>> level_ready_;
+};
+
+}  // namespace kev::internal
+
+#endif  // KEV_KEVENT_IO_URING_POLLER_H_
