@@ -103,6 +103,7 @@ IoUringPoller::~IoUringPoller() {
     overflow_.clear();
     PushCancel(0, IORING_ASYNC_CANCEL_ANY);
     while (in_flight_ > 0) {
+      FlushOverflow();  // our cancels may have found the SQ full
       int r =
           Enter(deferred_.empty() ? std::chrono::milliseconds(100) : std::chrono::nanoseconds(0));
       Reap();
@@ -134,7 +135,7 @@ void IoUringPoller::Submit(io_uring_sqe& sqe, IoCompletion* c, uint64_t tag) {
 void IoUringPoller::Push(const io_uring_sqe& sqe) {
   if (overflow_.empty()) {  // once overflowing, queue behind: SQEs keep their order
     io_uring_sqe* slot = io_uring_get_sqe(&ring_);
-    if (slot == nullptr && EnsureEnabled() == 0 && io_uring_submit(&ring_) >= 0) {
+    if (slot == nullptr && early_submit_ && EnsureEnabled() == 0 && io_uring_submit(&ring_) >= 0) {
       slot = io_uring_get_sqe(&ring_);  // SQ full: this batch goes in early (one syscall)
     }
     if (slot != nullptr) {

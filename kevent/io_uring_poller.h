@@ -80,6 +80,12 @@ class IoUringPoller final : public Poller {
   // The IORING_SETUP_* flags the ring was created with (for tests and diagnostics).
   unsigned setup_flags() const noexcept { return setup_flags_; }
 
+  // Test hooks. A real kernel sends an SQE to the overflow list only when io_uring_submit fails
+  // (e.g. -EBUSY on older kernels); with early submission disabled, operation calls that find
+  // the SQ full always use it, so tests can drive that path.
+  void DisableEarlySubmitForTesting() { early_submit_ = false; }
+  size_t overflow_size_for_testing() const { return overflow_.size(); }
+
  private:
   // A multishot PollAdd's state for the level-triggered emulation.
   struct MultishotPoll {
@@ -129,6 +135,7 @@ class IoUringPoller final : public Poller {
   int wake_fd_ = -1;
   std::atomic<bool> wake_pending_{false};  // Wake() writes the eventfd only when not set
   bool destroying_ = false;
+  bool early_submit_ = true;  // an operation call that finds the SQ full submits it
   size_t in_flight_ = 0;
   uint64_t generation_ = 0;  // counts Wait() calls, for at-most-one-report-per-Wait
 

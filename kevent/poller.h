@@ -84,8 +84,8 @@ struct PollerOptions {
   unsigned entries = 1024;
   // io_uring: ask for IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN, which bind the ring to the
   // first thread that drives it (its first Wait(), or a submission that overflows the SQ) for
-  // the poller's whole life. Set false when the driving thread may change (e.g. a C-API queue
-  // driven by whichever thread waits). Ignored by epoll.
+  // the poller's whole life, destruction included. Set false when the driving thread may
+  // change (e.g. a C-API queue driven by whichever thread waits). Ignored by epoll.
   bool single_issuer = true;
   // Test hook: when non-zero (a negative errno), io_uring setup fails with it, so tests can
   // drive kDefault's fallback to epoll. Never set outside tests.

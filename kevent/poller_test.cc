@@ -636,6 +636,56 @@ TEST_P(PollerTest, WakeFromSignalHandler) {
   sigaction(SIGUSR1, &old, nullptr);
 }
 
+// Created on one thread, driven and destroyed on another (a reactor shard's usual life).
+TEST_P(PollerTest, DrivenByAnotherThreadThanItsCreator) {
+  SKIP_IF_UNAVAILABLE();
+  std::thread shard([&] {
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    std::string msg = "moved";
+    char buf[8] = {};
+    Recorder wrote, read;
+    poller_->Read(p[0], Bytes(buf, sizeof buf), -1, &read);
+    poller_->Write(p[1], Bytes(msg), -1, &wrote);
+    EXPECT_TRUE(Until([&] { return wrote.done() && read.done(); }));
+    EXPECT_EQ(read.result(), 5);
+    Recorder pending;
+    poller_->Read(p[0], Bytes(buf, sizeof buf), -1, &pending);
+    poller_.reset();  // on the driving thread, as the contract asks
+    EXPECT_EQ(pending.result(), -ECANCELED);
+    close(p[0]);
+    close(p[1]);
+  });
+  shard.join();
+}
+
+// Without single_issuer, the driving thread may change between turns (the C API's queues).
+TEST_P(PollerTest, SharedPollerDrivenByTurns) {
+  SKIP_IF_UNAVAILABLE();
+  std::unique_ptr<Poller> shared = Make(PollerOptions{.single_issuer = false});
+  ASSERT_NE(shared, nullptr);
+  int s[2];
+  SocketPair(s);
+  for (int turn = 0; turn < 3; ++turn) {
+    std::thread driver([&] {
+      char buf[4];
+      Recorder recv;
+      shared->Recv(s[0], Bytes(buf, sizeof buf), 0, &recv);
+      EXPECT_EQ(write(s[1], "t", 1), 1);
+      EXPECT_TRUE(Until(*shared, [&] { return recv.done(); }));
+      EXPECT_EQ(recv.result(), 1);
+    });
+    driver.join();
+  }
+  Recorder pending;
+  char buf[4];
+  shared->Recv(s[0], Bytes(buf, sizeof buf), 0, &pending);
+  shared.reset();  // on yet another thread
+  EXPECT_EQ(pending.result(), -ECANCELED);
+  close(s[0]);
+  close(s[1]);
+}
+
 TEST_P(PollerTest, SmallQueueTakesThousandsOfOps) {
   SKIP_IF_UNAVAILABLE();
   std::unique_ptr<Poller> poller = Make(PollerOptions{.entries = 8});
