@@ -1,0 +1,257 @@
+"""Reporting for tests/perf/bench.py: machine facts, the console table, docs/benchmarks.md and
+its gnuplot PNGs. Standard library only; gnuplot (Debian gnuplot-nox) draws the plots.
+
+Inputs are bench.py's per-benchmark result dicts, each with "bench" (a Benchmark), "rows" (from
+bench.summarize: one per connection count, figures as (min, median, max) triples), "points"
+(the raw runs), "commands" and "error".
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+
+def _run(argv: list[str]) -> str:
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        return (p.stdout + p.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine_info(server_cpus: list[int], load_cpus: list[int]) -> dict:
+    lscpu = {}
+    for line in _run(["lscpu"]).splitlines():
+        key, _, value = line.partition(":")
+        lscpu[key.strip()] = value.strip()
+    mem_kb = next((int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines()
+                   if l.startswith("MemTotal:")), 0)
+    wrk = _run(["wrk", "-v"]).splitlines()
+    return {
+        "cpu_model": lscpu.get("Model name", "unknown"),
+        "cpus": os.cpu_count(),
+        "allowed_cpus": len(os.sched_getaffinity(0)),
+        "threads_per_core": lscpu.get("Thread(s) per core", "?"),
+        "server_cpus": server_cpus,
+        "load_cpus": load_cpus,
+        "kernel": platform.release(),
+        "memory_gib": round(mem_kb / (1 << 20), 1),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _run(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short",
+                        "HEAD"]) or "unknown",
+        "loadavg_start": Path("/proc/loadavg").read_text().split()[:3],
+        "tools": "; ".join(t for t in (wrk[0] if wrk else "",
+                                       _run(["/usr/sbin/nginx", "-v"]),
+                                       _run(["gnuplot", "--version"])) if t),
+    }
+
+
+def _side(result: dict, side: str) -> str:
+    bench = result["bench"]
+    name = bench.candidate if side == "A" else bench.baseline
+    return f"{name} ({side})" if bench.candidate == bench.baseline else name
+
+
+def _unit(result: dict) -> str:
+    return "req/s" if result["bench"].load == "wrk" else "msg/s"
+
+
+def _rate(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def _triple(t, fmt=_rate) -> str:
+    return f"{fmt(t[1])} ({fmt(t[0])}–{fmt(t[2])})"
+
+
+def _ratio(t) -> str:
+    return f"{t[1]:.3f} [{t[0]:.3f}..{t[2]:.3f}]" if t else "n/a"
+
+
+def text_table(results: list[dict]) -> str:
+    head = (f"{'benchmark':14} {'conns':>5}  {'A':>26}  {'B':>26}  {'A/B median [min..max]':>25}"
+            f"  {'target':>6}  verdict")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        b = r["bench"]
+        for row in r["rows"]:
+            a = f"{_side(r, 'A')[:12]} {_rate(row['A_rate'][1])}"
+            bb = f"{_side(r, 'B')[:12]} {_rate(row['B_rate'][1])}"
+            target = f"{b.target:.2f}" if b.target is not None and row["verdict"] != "-" else ""
+            lines.append(f"{b.name:14} {row['conns']:>5}  {a:>26}  {bb:>26}  "
+                         f"{_ratio(row['ratio']):>25}  {target:>6}  {row['verdict']}")
+        if r["error"]:
+            lines.append(f"{b.name:14} ERROR: {r['error'].splitlines()[0]}")
+    return "\n".join(lines)
+
+
+def _gnuplot(script: str, png: Path) -> bool:
+    """Renders with pngcairo, falling back to libgd's png terminal. Returns success."""
+    for terminal in ("pngcairo size 900,520 font 'sans,10'", "png size 900,520"):
+        p = subprocess.run(["gnuplot"], input=f"set terminal {terminal}\nset output '{png}'\n"
+                           + script, capture_output=True, text=True)
+        if p.returncode == 0 and png.exists() and png.stat().st_size > 0:
+            return True
+    return False
+
+
+def _plots(result: dict, plot_dir: Path) -> list[str]:
+    """Writes <bench>_throughput.png and <bench>_latency.png; returns their names."""
+    rows = result["rows"]
+    if not rows:
+        return []
+    name = result["bench"].name
+    data = plot_dir / f"{name}.dat"
+    with open(data, "w") as f:
+        f.write("# conns A_min A_med A_max B_min B_med B_max A_p50 A_p99 A_p999 B_p50 B_p99 "
+                "B_p999\n")
+        for row in rows:
+            cols = [row["conns"], *row["A_rate"], *row["B_rate"]]
+            cols += [row[f"{s}_{k}"][1] for s in "AB" for k in ("p50_us", "p99_us", "p999_us")]
+            f.write(" ".join(str(c) for c in cols) + "\n")
+    a, b = _side(result, "A"), _side(result, "B")
+    xtics = ", ".join(str(row["conns"]) for row in rows)
+    # noenhanced: names like raw_epoll_http must not turn into subscripts.
+    common = ("set termoption noenhanced\nset logscale x 2\nset grid\nset key top left\n"
+              f"set xlabel 'connections'\nset xtics ({xtics})\n"
+              f"set xrange [{rows[0]['conns'] / 1.5}:{rows[-1]['conns'] * 1.5}]\n")
+    made = []
+    tput = plot_dir / f"{name}_throughput.png"
+    if _gnuplot(common + f"set title '{name}: throughput (median, min-max bars)'\n"
+                f"set ylabel '{_unit(result)}'\nset yrange [0:*]\n"
+                f"plot '{data}' u 1:3:2:4 w yerrorlines lw 2 t '{a}', "
+                f"'' u 1:6:5:7 w yerrorlines lw 2 t '{b}'\n", tput):
+        made.append(tput.name)
+    lat = plot_dir / f"{name}_latency.png"
+    if _gnuplot(common + f"set title '{name}: latency percentiles (median of rounds)'\n"
+                "set ylabel 'microseconds'\nset logscale y 10\nset format y '%.0f'\n"
+                f"plot '{data}' u 1:8 w lp lw 2 dt 1 lc 1 t '{a} p50', "
+                f"'' u 1:9 w lp lw 2 dt 2 lc 1 t '{a} p99', "
+                f"'' u 1:10 w lp lw 2 dt 3 lc 1 t '{a} p99.9', "
+                f"'' u 1:11 w lp lw 2 dt 1 lc 2 t '{b} p50', "
+                f"'' u 1:12 w lp lw 2 dt 2 lc 2 t '{b} p99', "
+                f"'' u 1:13 w lp lw 2 dt 3 lc 2 t '{b} p99.9'\n", lat):
+        made.append(lat.name)
+    data.unlink()
+    return made
+
+
+def _argv(argv: list[str]) -> str:
+    return " ".join(a if a and all(c.isalnum() or c in "-_=./:,@%+{}$" for c in a) else repr(a)
+                    for a in argv)
+
+
+def write_markdown(out: Path, results: list[dict], machine: dict, mode, systems: dict,
+                   root_files: dict, invocation: str) -> None:
+    """Writes out/benchmarks.md, out/benchmarks/*.png and out/benchmarks/results.json."""
+    plot_dir = out / "benchmarks"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    for old in list(plot_dir.glob("*_throughput.png")) + list(plot_dir.glob("*_latency.png")):
+        old.unlink()
+    m = machine
+    md = [
+        "# kev benchmarks",
+        "",
+        "<!-- Written by tests/perf/bench.py; do not edit by hand. -->",
+        f"Written by `tests/perf/bench.py` on {m['date']} (commit {m['commit']}); reproduce with "
+        f"`{invocation.strip()}`. Mode **{mode.name}**: {mode.seconds} s per run, "
+        f"{mode.rounds} A/B pairs per point ({mode.headline_rounds} at the headline "
+        f"connection count), warm-up {mode.warmup_seconds} s per server; run took "
+        f"{m['elapsed_s'] / 60:.1f} min.",
+        "",
+        "Every comparison runs both systems in the same invocation, pinned to the same server "
+        "cores, in alternating rounds (A, B, A, B, ...). The figure that counts is the **median "
+        "of the per-round ratios A/B** with its min and max; absolute figures are median "
+        "(min–max) over rounds. Targets apply to the median ratio at the headline connection "
+        "count. The machine is shared, so absolute numbers drift between runs; ratios much less.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| CPU | {m['cpu_model']} ({m['threads_per_core']} thread(s) per core) |",
+        f"| cores | {m['cpus']} online, {m['allowed_cpus']} allowed; servers on "
+        f"`taskset -c {','.join(map(str, m['server_cpus']))}`, load on "
+        f"`taskset -c {','.join(map(str, m['load_cpus']))}` |",
+        f"| kernel | {m['kernel']} |",
+        f"| memory | {m['memory_gib']} GiB |",
+        f"| load average (1/5/15 min) | start {' '.join(m['loadavg_start'])}, end "
+        f"{' '.join(m['loadavg_end'])} |",
+        f"| tools | {m['tools']} |",
+        "",
+        "## Summary",
+        "",
+        "| benchmark | A (candidate) | B (baseline) | connections | A/B median | min | max | "
+        "target | verdict |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        b = r["bench"]
+        head = next((row for row in r["rows"] if row["verdict"] != "-"), None)
+        if head is None:
+            md.append(f"| {b.name} | {_side(r, 'A')} | {_side(r, 'B')} | {b.headline} | – | – | "
+                      f"– | {b.target or '–'} | ERROR |")
+            continue
+        ratio = head["ratio"] or (0, 0, 0)
+        md.append(f"| {b.name} | {_side(r, 'A')} | {_side(r, 'B')} | {head['conns']} | "
+                  f"{ratio[1]:.3f} | {ratio[0]:.3f} | {ratio[2]:.3f} | "
+                  f"{'≥ %.2f' % b.target if b.target is not None else '–'} | "
+                  f"{head['verdict']} |")
+    for r in results:
+        b = r["bench"]
+        a_name, b_name, unit = _side(r, "A"), _side(r, "B"), _unit(r)
+        load = (f"wrk GET `{b.path}` ({b.body_bytes} bytes)" if b.load == "wrk"
+                else f"echo_load ping-pong, {b.message_bytes}-byte messages")
+        md += ["", f"## {b.name}", "", f"A = {a_name}, B = {b_name}; load: {load}."]
+        if b.note:
+            md += ["", b.note[0].upper() + b.note[1:] + "."]
+        if r["error"]:
+            md += ["", "**Error:**", "", "```", r["error"][-3000:], "```"]
+        if r["rows"]:
+            md += ["", f"Throughput, {unit}: median (min–max).", "",
+                   f"| connections | pairs | {a_name} | {b_name} | A/B median | A/B min | "
+                   "A/B max | verdict |",
+                   "|---:|---:|---:|---:|---:|---:|---:|---|"]
+            for row in r["rows"]:
+                ratio = row["ratio"] or (0, 0, 0)
+                md.append(f"| {row['conns']} | {row['rounds']} | {_triple(row['A_rate'])} | "
+                          f"{_triple(row['B_rate'])} | {ratio[1]:.3f} | {ratio[0]:.3f} | "
+                          f"{ratio[2]:.3f} | {row['verdict']} |")
+            us = lambda v: f"{v:,.0f}" if v >= 100 else f"{v:.1f}"  # noqa: E731
+            md += ["", "Latency, µs: median (min–max) over rounds.", "",
+                   "| connections | system | p50 | p99 | p99.9 |", "|---:|---|---:|---:|---:|"]
+            for row in r["rows"]:
+                for side, name in (("A", a_name), ("B", b_name)):
+                    md.append(f"| {row['conns']} | {name} | {_triple(row[side + '_p50_us'], us)}"
+                              f" | {_triple(row[side + '_p99_us'], us)} | "
+                              f"{_triple(row[side + '_p999_us'], us)} |")
+            errors = sum(row["errors"] for row in r["rows"])
+            if errors:
+                md += ["", f"**{errors} load errors** (socket errors, timeouts or non-2xx)."]
+            md.append("")
+            for png in _plots(r, plot_dir):
+                md.append(f"![{png[:-4]}](benchmarks/{png})")
+        if r["commands"]:
+            md += ["", "Commands (port chosen per run; `-c`/`--connections` varies per point):", "",
+                   "```"]
+            md += [f"{k}: {_argv(v)}" for k, v in r["commands"].items()]
+            md.append("```")
+    md += ["", "## Systems", "", "| system | kind | command (template) | what |", "|---|---|---|---|"]
+    for s in systems.values():
+        md.append(f"| {s.name} | {s.kind} | `{_argv(list(s.command))}` | {s.description} |")
+    files = ", ".join(f"`{name}` ({size:,} bytes)" for name, size in root_files.items())
+    md += ["", "`bazel-bin` in the commands is a snapshot of the optimised peers taken at the start "
+           "of the run; `$ROOT` (`{root}`) is a generated document root holding " + files +
+           ", each repeating `Hello, world!\\n` like raw_epoll_http's body of the same size. "
+           "`{cpus}` is the server core list and `{shards}` its length.", ""]
+    (out / "benchmarks.md").write_text("\n".join(md))
+
+    raw = [{"benchmark": r["bench"].name, "candidate": r["bench"].candidate,
+            "baseline": r["bench"].baseline, "error": r["error"], "commands": r["commands"],
+            "points": {str(c): runs for c, runs in r["points"].items()}} for r in results]
+    (plot_dir / "results.json").write_text(json.dumps({"machine": machine, "results": raw},
+                                                      indent=1, default=str) + "\n")
