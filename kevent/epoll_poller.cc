@@ -632,6 +632,7 @@ EpollPoller::Op* EpollPoller::NewOp(const Op& proto) {
 void EpollPoller::FreeOp(Op* op) { free_ops_.push_back(op); }
 
 void EpollPoller::IndexOp(Op* op) {
+  // Only parked operations are indexed; the map keeps its capacity, so this rarely allocates.
   auto [it, inserted] = by_completion_.try_emplace(op->c, op);
   op->next_same_completion = inserted ? nullptr : it->second;
   if (!inserted) it->second = op;

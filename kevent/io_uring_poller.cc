@@ -179,6 +179,7 @@ void IoUringPoller::PollAdd(int fd, uint32_t poll_events, bool multishot, IoComp
     return;
   }
   io_uring_prep_poll_multishot(&sqe, fd, poll_events);
+  // One map entry per multishot poll (not per event): the level re-check needs its fd.
   if (!destroying_ && !polls_.try_emplace(c, MultishotPoll{fd, poll_events}).second) {
     Fatal("a multishot PollAdd must have its completion to itself");
   }
@@ -395,7 +396,7 @@ int IoUringPoller::Reap() {
     unsigned count = 0;
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(&ring_, head, cqe) {
-      cqes_.push_back({cqe->user_data, cqe->res, cqe->flags});
+      cqes_.push_back({cqe->user_data, cqe->res, cqe->flags});  // reserved at CQ size
       ++count;
     }
     io_uring_cq_advance(&ring_, count);  // release the CQ before any callback runs
