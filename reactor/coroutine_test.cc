@@ -275,5 +275,19 @@ TEST(CoroutineDeathTest, AwaitingAPendingFutureWithoutAQueueAborts) {
       "co_await on a pending future needs a current TaskQueue");
 }
 
+TEST(CoroutineDeathTest, AwaitingAConsumedFutureAborts) {
+  EXPECT_DEATH(
+      {
+        Future<int> f = MakeReadyFuture(1);
+        auto coro = [](Future<int>* in) -> Future<int> {
+          int a = co_await *in;
+          int b = co_await *in;  // consumed by the first await
+          co_return a + b;
+        };
+        (void)coro(&f);
+      },
+      "invalid");
+}
+
 }  // namespace
 }  // namespace kev

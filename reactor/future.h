@@ -72,7 +72,8 @@ void WaitOnFiber(FutureStateBase& state) noexcept;
 //
 // States: *invalid* (default-constructed, moved from, or consumed by Get(), Then(), co_await),
 // *pending*, or *available* (holding a value or an exception). Consuming operations leave the
-// future invalid; calling anything but Valid() on an invalid future is a contract violation.
+// future invalid. Get(), GetException(), Then(), ThenWrapped() and co_await on an invalid
+// future are contract violations (abort); Available() and Failed() return false for it.
 // Dropping a pending future is allowed: the producer still runs, its result is discarded.
 template <class T>
 class [[nodiscard]] Future {

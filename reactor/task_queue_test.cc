@@ -1,5 +1,6 @@
 #include "reactor/task_queue.h"
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -151,6 +152,27 @@ TEST(TaskQueueTest, RequestPreemptEndsTheTurnAfterTheCurrentTask) {
   EXPECT_FALSE(q.NeedPreempt()) << "no turn is running";
   EXPECT_EQ(q.RunReady(std::chrono::hours(1)), 1u) << "the request ended only the last turn";
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
+TEST(TaskQueueTest, RequestPreemptFromAnotherThread) {
+  TaskQueue q;
+  std::atomic<bool> spinning{false};
+  std::thread requester;
+  FnTask spin([&] {
+    spinning.store(true);
+    while (!q.NeedPreempt()) {  // a long computation that checks for preemption
+    }
+  });
+  FnTask never([] {});
+  q.Schedule(&spin);
+  q.Schedule(&never);
+  requester = std::thread([&] {
+    while (!spinning.load()) std::this_thread::yield();
+    q.RequestPreempt();
+  });
+  EXPECT_EQ(q.RunReady(std::chrono::hours(1)), 1u);
+  requester.join();
+  Drain(q);
 }
 
 TEST(TaskQueueTest, NeedPreemptSeesAnExhaustedQuotaInsideATask) {

@@ -69,7 +69,8 @@ class FutureAwaiter final : public Task {
  public:
   explicit FutureAwaiter(Future<T>&& future) noexcept : future_(std::move(future)) {}
 
-  bool await_ready() const noexcept { return future_.Available(); }
+  // An invalid future counts as ready so that await_resume()'s Get() reports the misuse.
+  bool await_ready() const noexcept { return !future_.Valid() || future_.Available(); }
 
   void await_suspend(std::coroutine_handle<> handle) noexcept {
     handle_ = handle;
