@@ -54,21 +54,24 @@ int kevent_get_events(int fd, unsigned int min_nr, unsigned int max_nr, struct t
                       struct ukevent *buf, unsigned int flags);
 
 /* Waits until an event is ready and the ring has room (or a READY wake-up, or old_uidx differs
- * from the consumer index), then copies up to num ready events into the ring at ring_kidx and
- * advances it. Returns the count (0 on timeout or wake-up), -EINVAL without a ring, -EBADF. */
+ * from the consumer index), then copies up to num ready events into the ring at ring_kidx (at
+ * most the free slots) and advances it. Returns the count (0 on timeout or wake-up), -EINVAL
+ * (no ring, bad timespec or flags), -EBADF. */
 int kevent_wait(int fd, unsigned int num, unsigned int old_uidx, struct timespec timeout,
                 unsigned int flags);
 
-/* Frees ring slots up to new_uidx (see KEVENT_SPEC.md). Returns the number of slots freed,
- * -EINVAL (no ring, new_uidx >= num), -EOVERFLOW (over is neither ring_over nor ring_over - 1),
- * -EBADF. */
+/* Frees ring slots up to new_uidx, `over` being the ring_over the caller read (see
+ * docs/kevent.md). Returns the number of slots freed (0 when another thread freed them first),
+ * -EINVAL (no ring, new_uidx >= num or beyond ring_kidx), -EOVERFLOW (over is neither ring_over
+ * nor ring_over - 1, or a forward move made with ring_over - 1: re-read ring_over), -EBADF. */
 int kevent_commit(int fd, unsigned int new_uidx, unsigned int over);
 
-/* Releases the queue: its requests are removed, waiting threads return -EBADF. */
+/* Releases the queue: its requests are removed, waiting threads return -EBADF, later calls
+ * with fd return -EBADF. Returns 0 or -EBADF. */
 int kevent_close(int fd);
 
 /* POSIX timers whose expiries are KEVENT_POSIX_TIMER events carrying ptr. Return a timer id
- * (>= 0) or a negative errno. */
+ * (>= 0) or a negative errno. Not implemented yet: -EOPNOTSUPP (-EBADF for a bad fd). */
 long kevent_posix_timer_create(int fd, clockid_t clock, void *ptr);
 int kevent_posix_timer_settime(int fd, long timer, int flags, const struct itimerspec *value,
                                struct itimerspec *old);

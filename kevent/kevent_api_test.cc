@@ -1,7 +1,5 @@
 // The C API (kevent/kevent.h) from one thread: arguments, timeouts, rings, pollability.
 // kevent_threads_test.cc covers waiting threads.
-#include "kevent/kevent.h"
-
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -13,6 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kevent/kevent.h"
 
 namespace {
 
@@ -91,10 +90,10 @@ class ApiTest : public ::testing::Test {
 
 TEST(InitTest, ReturnsARealCloexecFdAndRejectsBadArguments) {
   RingMemory ring(4);
-  EXPECT_EQ(kevent_init(ring.get(), 0, 0), -EINVAL);    // ring without slots
-  EXPECT_EQ(kevent_init(nullptr, 4, 0), -EINVAL);       // slots without ring
-  EXPECT_EQ(kevent_init(ring.get(), 1, 0), -EINVAL);    // num == 1
-  EXPECT_EQ(kevent_init(nullptr, 0, 0x10), -EINVAL);    // unknown flags
+  EXPECT_EQ(kevent_init(ring.get(), 0, 0), -EINVAL);  // ring without slots
+  EXPECT_EQ(kevent_init(nullptr, 4, 0), -EINVAL);     // slots without ring
+  EXPECT_EQ(kevent_init(ring.get(), 1, 0), -EINVAL);  // num == 1
+  EXPECT_EQ(kevent_init(nullptr, 0, 0x10), -EINVAL);  // unknown flags
   const int fd = kevent_init(ring.get(), 4, 0);
   ASSERT_GE(fd, 0);
   EXPECT_NE(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);

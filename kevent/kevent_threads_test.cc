@@ -42,7 +42,8 @@ ukevent Timer(uint32_t nsec, uint32_t flags, uint32_t user) {
 
 // Waits (without a time bound that could flake) until `n` threads are blocked in `fd`.
 void AwaitBlocked(int fd, int n) {
-  while (BlockedWaitersForTesting(fd) != n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (BlockedWaitersForTesting(fd) != n)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 class ThreadsTest : public ::testing::Test {
@@ -284,8 +285,7 @@ TEST_F(ThreadsTest, TimersFireWhileSeveralThreadsWait) {
   for (int i = 0; i < 3; ++i) {
     threads.emplace_back([&] {
       ukevent out[1];
-      if (kevent_get_events(fd_, 1, 1, kForever, out, 0) == 1 &&
-          out[0].type == KEVENT_TIMER) {
+      if (kevent_get_events(fd_, 1, 1, kForever, out, 0) == 1 && out[0].type == KEVENT_TIMER) {
         got.fetch_add(1);
       }
     });

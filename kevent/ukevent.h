@@ -120,7 +120,8 @@ struct ukevent {
 struct kevent_ring {
   /* Index where the next event is written by kevent_wait / kevent_get_events. */
   unsigned int ring_kidx;
-  /* How many times ring_kidx has wrapped (see kevent_commit). */
+  /* How many times the consumer index has wrapped: kevent_commit increments it on a wrap and
+   * checks its `over` argument against it (see kevent_commit). */
   unsigned int ring_over;
   struct ukevent event[0];
 };

@@ -7,8 +7,8 @@
 
 extern "C" {
 struct kev_c_layout {
-  size_t ukevent_size, ukevent_align, ring_size, off_type, off_event, off_req_flags,
-      off_ret_flags, off_ret_data, off_ptr, off_ring_event;
+  size_t ukevent_size, ukevent_align, ring_size, off_type, off_event, off_req_flags, off_ret_flags,
+      off_ret_data, off_ptr, off_ring_event;
 };
 kev_c_layout kev_c_get_layout(void);
 int kev_c_init_and_close(void);

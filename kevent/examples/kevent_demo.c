@@ -25,23 +25,27 @@
 
 enum { kRingSlots = 16, kPeriodic = 1, kOneshot = 2, kNotify = 3 };
 
-#define CHECK(cond, ...)                       \
-  do {                                         \
-    if (!(cond)) {                             \
-      printf("FAILED: " __VA_ARGS__);          \
-      printf("\n");                            \
-      exit(1);                                 \
-    }                                          \
+#define CHECK(cond, ...)              \
+  do {                                \
+    if (!(cond)) {                    \
+      printf("FAILED: " __VA_ARGS__); \
+      printf("\n");                   \
+      exit(1);                        \
+    }                                 \
   } while (0)
 
 static int kfd;
 
 static const char* Name(const struct ukevent* ev) {
   switch (ev->user[0]) {
-    case kPeriodic: return "periodic timer";
-    case kOneshot: return "one-shot timer";
-    case kNotify: return "unotify";
-    default: return "unknown";
+    case kPeriodic:
+      return "periodic timer";
+    case kOneshot:
+      return "one-shot timer";
+    case kNotify:
+      return "unotify";
+    default:
+      return "unknown";
   }
 }
 
@@ -71,7 +75,8 @@ static void* Notifier(void* arg) {
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  struct kevent_ring* ring = calloc(1, sizeof(struct kevent_ring) + kRingSlots * sizeof(struct ukevent));
+  struct kevent_ring* ring =
+      calloc(1, sizeof(struct kevent_ring) + kRingSlots * sizeof(struct ukevent));
   CHECK(ring != NULL, "out of memory");
 
   kfd = kevent_init(ring, kRingSlots, 0);

@@ -10,12 +10,12 @@
 #include <cstdlib>
 
 #ifndef KEV_CHECK
-#define KEV_CHECK(cond)                                                                   \
-  do {                                                                                    \
-    if (__builtin_expect(!(cond), 0)) {                                                   \
+#define KEV_CHECK(cond)                                                                 \
+  do {                                                                                  \
+    if (__builtin_expect(!(cond), 0)) {                                                 \
       std::fprintf(stderr, "%s:%d: KEV_CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                       \
-    }                                                                                     \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (0)
 #endif
 

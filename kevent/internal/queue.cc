@@ -123,8 +123,7 @@ void Queue::CtlEntry(unsigned cmd, ukevent& uk) {
 
 void Queue::AddRequest(Request* r) {
   ukevent& uk = r->uk;
-  if ((uk.req_flags & ~kAllRequestFlags) != 0 || uk.type >= KEVENT_MAX ||
-      uk.type == KEVENT_NAIO) {
+  if ((uk.req_flags & ~kAllRequestFlags) != 0 || uk.type >= KEVENT_MAX || uk.type == KEVENT_NAIO) {
     Reject(uk, EINVAL);
     return;
   }

@@ -41,9 +41,9 @@
 namespace kev::kevent_internal {
 
 // Every KEVENT_REQ_* flag; others are rejected with EINVAL.
-inline constexpr uint32_t kAllRequestFlags =
-    KEVENT_REQ_ONESHOT | KEVENT_REQ_WAKEUP_ALL | KEVENT_REQ_ET | KEVENT_REQ_LAST_CHECK |
-    KEVENT_REQ_ALWAYS_QUEUE | KEVENT_REQ_READY;
+inline constexpr uint32_t kAllRequestFlags = KEVENT_REQ_ONESHOT | KEVENT_REQ_WAKEUP_ALL |
+                                             KEVENT_REQ_ET | KEVENT_REQ_LAST_CHECK |
+                                             KEVENT_REQ_ALWAYS_QUEUE | KEVENT_REQ_READY;
 
 // The time source of a queue; tests substitute a manual one.
 class Clock {
@@ -74,9 +74,9 @@ struct QueueOptions {
   // validates (ring_size >= 2) and keeps it alive as long as the queue.
   kevent_ring* ring = nullptr;
   unsigned ring_size = 0;
-  Clock* clock = nullptr;              // null: MonotonicClock()
-  QueueObserver* observer = nullptr;   // may be null
-  Poller* poller = nullptr;            // for OS-driven origins (next step); may be null
+  Clock* clock = nullptr;             // null: MonotonicClock()
+  QueueObserver* observer = nullptr;  // may be null
+  Poller* poller = nullptr;           // for OS-driven origins (next step); may be null
 };
 
 class Queue final : private OriginContext {

@@ -113,7 +113,8 @@ TEST_F(QueueTest, OneshotIsRemovedWhenDelivered) {
   EXPECT_EQ(Take().size(), 1u);
   EXPECT_EQ(queue_->size(), 0u);
   ukevent again = Unotify(1);
-  EXPECT_EQ(Ctl(KEVENT_CTL_READY, again), static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
+  EXPECT_EQ(Ctl(KEVENT_CTL_READY, again),
+            static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
   EXPECT_EQ(again.ret_data[0], static_cast<uint32_t>(ENOENT));
 }
 
@@ -187,7 +188,8 @@ TEST_F(QueueTest, DuplicateKeyIsEexistButUserAndTypeDistinguish) {
   EXPECT_EQ(queue_->size(), 3u);
   // The key includes user: READY with the wrong user matches nothing.
   ukevent wrong = Unotify(1, 0, 102);
-  EXPECT_EQ(Ctl(KEVENT_CTL_READY, wrong), static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
+  EXPECT_EQ(Ctl(KEVENT_CTL_READY, wrong),
+            static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
 }
 
 TEST_F(QueueTest, RejectsBadTypesAndFlags) {
@@ -200,8 +202,8 @@ TEST_F(QueueTest, RejectsBadTypesAndFlags) {
   naio.type = KEVENT_NAIO;
   EXPECT_EQ(Ctl(KEVENT_CTL_ADD, naio), broken);
   EXPECT_EQ(naio.ret_data[0], static_cast<uint32_t>(EINVAL));
-  for (uint32_t type : {KEVENT_SOCKET, KEVENT_INODE, KEVENT_AIO, KEVENT_PIPE, KEVENT_SIGNAL,
-                        KEVENT_POSIX_TIMER}) {
+  for (uint32_t type :
+       {KEVENT_SOCKET, KEVENT_INODE, KEVENT_AIO, KEVENT_PIPE, KEVENT_SIGNAL, KEVENT_POSIX_TIMER}) {
     ukevent uk = Unotify(1);
     uk.type = type;
     EXPECT_EQ(Ctl(KEVENT_CTL_ADD, uk), broken) << type;
@@ -224,8 +226,8 @@ TEST_F(QueueTest, MissingRequestIsBrokenForRemoveModifyReady) {
 }
 
 TEST_F(QueueTest, RemoveDropsAReadyUndeliveredEvent) {
-  kevent_ring* ring = static_cast<kevent_ring*>(
-      ::operator new(sizeof(kevent_ring) + 4 * sizeof(ukevent)));
+  kevent_ring* ring =
+      static_cast<kevent_ring*>(::operator new(sizeof(kevent_ring) + 4 * sizeof(ukevent)));
   Reset(ring, 4);
   ukevent uk = Unotify(1);
   Ctl(KEVENT_CTL_ADD, uk);
@@ -505,10 +507,12 @@ TEST_F(QueueTest, FailingCheckAtLastCheckBreaksTheRequest) {
 
 TEST_F(QueueTest, AddRejectsWhatTheOriginRejects) {
   ukevent bad_fd = Level(0, kRecv);
-  EXPECT_EQ(Ctl(KEVENT_CTL_ADD, bad_fd), static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
+  EXPECT_EQ(Ctl(KEVENT_CTL_ADD, bad_fd),
+            static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
   EXPECT_EQ(bad_fd.ret_data[0], static_cast<uint32_t>(EBADF));
   ukevent bad_event = Level(5, 0);
-  EXPECT_EQ(Ctl(KEVENT_CTL_ADD, bad_event), static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
+  EXPECT_EQ(Ctl(KEVENT_CTL_ADD, bad_event),
+            static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
   EXPECT_EQ(bad_event.ret_data[0], static_cast<uint32_t>(EINVAL));
   EXPECT_EQ(queue_->size(), 0u);
 }
@@ -532,10 +536,12 @@ TEST_F(QueueTest, ModifyWithAnInvalidEventKeepsTheRequest) {
   ukevent uk = Level(5, kRecv, KEVENT_REQ_ET);
   Ctl(KEVENT_CTL_ADD, uk);
   ukevent mod = Level(5, 0);
-  EXPECT_EQ(Ctl(KEVENT_CTL_MODIFY, mod), static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
+  EXPECT_EQ(Ctl(KEVENT_CTL_MODIFY, mod),
+            static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
   EXPECT_EQ(mod.ret_data[0], static_cast<uint32_t>(EINVAL));
   ukevent flags = Level(5, kRecv, 0x80);
-  EXPECT_EQ(Ctl(KEVENT_CTL_MODIFY, flags), static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
+  EXPECT_EQ(Ctl(KEVENT_CTL_MODIFY, flags),
+            static_cast<uint32_t>(KEVENT_RET_BROKEN | KEVENT_RET_DONE));
   EXPECT_EQ(queue_->size(), 1u);
   level_->Set(5, kRecv);
   EXPECT_EQ(Take().size(), 1u);  // still watching RECV

@@ -50,7 +50,7 @@ struct RequestKey {
 struct TimerSlot {
   int64_t deadline_ns = 0;  // CLOCK_MONOTONIC
   int64_t period_ns = 0;
-  uint64_t seq = 0;         // arming order: ties on deadline fire oldest first
+  uint64_t seq = 0;  // arming order: ties on deadline fire oldest first
   uint32_t heap_index = kNotArmed;
   static constexpr uint32_t kNotArmed = UINT32_MAX;
   bool armed() const { return heap_index != kNotArmed; }
@@ -70,11 +70,11 @@ struct Request {
   // Positive errno once the origin broke the request (delivered as BROKEN|DONE, then removed).
   int32_t broken_errno = 0;
 
-  Queue* queue = nullptr;     // set while registered
-  bool queue_owned = false;   // allocated by Queue::Ctl: freed by the queue on removal
-  bool ready = false;         // on the queue's ready list
+  Queue* queue = nullptr;        // set while registered
+  bool queue_owned = false;      // allocated by Queue::Ctl: freed by the queue on removal
+  bool ready = false;            // on the queue's ready list
   bool on_recheck_list = false;  // delivered level-triggered request, to re-check
-  bool recheck = false;       // readied by a level-triggered re-check: confirm before delivery
+  bool recheck = false;          // readied by a level-triggered re-check: confirm before delivery
 
   // Queue's ready list, or its list of level-triggered requests to re-check.
   ListHook ready_hook;

@@ -12,8 +12,7 @@ namespace kev::kevent_internal {
 int TimerOrigin::Enqueue(Request& r) {
   if (r.uk.event != KEVENT_TIMER_FIRED) return -EINVAL;
   if (r.uk.id.raw[1] >= 1'000'000'000u) return -EINVAL;
-  const int64_t period =
-      static_cast<int64_t>(r.uk.id.raw[0]) * 1'000'000'000 + r.uk.id.raw[1];
+  const int64_t period = static_cast<int64_t>(r.uk.id.raw[0]) * 1'000'000'000 + r.uk.id.raw[1];
   const bool oneshot = (r.uk.req_flags & KEVENT_REQ_ONESHOT) != 0;
   if (period == 0 && !oneshot) return -EINVAL;  // would fire forever without time passing
   r.timer.period_ns = period;

@@ -30,9 +30,9 @@ namespace kev::kevent_internal {
 struct Waiter {
   enum class Kind { kEvents, kRing };
   Kind kind = Kind::kEvents;
-  size_t min_nr = 1;       // kEvents: ready events needed
-  unsigned old_uidx = 0;   // kRing: the consumer index the caller knows
-  bool notified = false;   // a wake-up is on its way: wake-one picks another waiter
+  size_t min_nr = 1;         // kEvents: ready events needed
+  unsigned old_uidx = 0;     // kRing: the consumer index the caller knows
+  bool notified = false;     // a wake-up is on its way: wake-one picks another waiter
   bool interrupted = false;  // return now with what is ready (READY num == 0, WAKEUP_ALL)
   std::condition_variable cv;
   ListHook hook;
