@@ -164,7 +164,7 @@ class YieldState final : public FutureState<void>, public Task {
 template <class T>
 Future<internal::VectorResult<T>> WhenAll(std::vector<Future<T>> futures) {
   for (auto& f : futures) {
-    KEV_CHECK(f.Valid(), "WhenAll() given an invalid future");
+    KEV_CHECK_MSG(f.Valid(), "WhenAll() given an invalid future");
     if (!f.Available()) return internal::WhenAllPending(std::move(futures));
   }
   return internal::CollectVector(futures);
@@ -176,7 +176,7 @@ Future<internal::VectorResult<T>> WhenAll(std::vector<Future<T>> futures) {
 template <class... Ts>
   requires(sizeof...(Ts) > 0)
 Future<internal::TupleResult<Ts...>> WhenAll(Future<Ts>... futures) {
-  KEV_CHECK((futures.Valid() && ...), "WhenAll() given an invalid future");
+  KEV_CHECK_MSG((futures.Valid() && ...), "WhenAll() given an invalid future");
   std::tuple<Future<Ts>...> all(std::move(futures)...);
   if (std::apply([](auto&... f) { return (f.Available() && ...); }, all)) {
     return internal::CollectTuple(all, std::index_sequence_for<Ts...>{});

@@ -7,7 +7,7 @@ namespace kev::internal {
 
 void WaitOnFiber(FutureStateBase& state) noexcept {
   FiberSuspender* fiber = current_fiber_suspender;
-  KEV_CHECK(fiber != nullptr,
+  KEV_CHECK_MSG(fiber != nullptr,
             "Future::Get() on a pending future outside a fiber: blocking the shard's thread "
             "would deadlock it; use co_await or .Then(), or run the code in kev::Async()");
   fiber->SuspendUntilResolved(state);

@@ -196,7 +196,7 @@ struct FutureAccess {
   }
   template <class T>
   static Future<T> Failed(std::exception_ptr ex) noexcept {
-    KEV_CHECK(ex != nullptr, "MakeExceptionFuture with a null exception_ptr");
+    KEV_CHECK_MSG(ex != nullptr, "MakeExceptionFuture with a null exception_ptr");
     return Future<T>(std::in_place_index<Future<T>::kException>, std::move(ex));
   }
   template <class T>
@@ -292,7 +292,7 @@ class Promise {
   // Returns the future of this promise. May be called once (checked), before or after the
   // promise is resolved.
   Future<T> GetFuture() {
-    KEV_CHECK(!future_taken_, "Promise::GetFuture() called twice");
+    KEV_CHECK_MSG(!future_taken_, "Promise::GetFuture() called twice");
     EnsureState();
     future_taken_ = true;
     state_->AddRef();
@@ -327,7 +327,7 @@ class Promise {
     if (state_ == nullptr) state_ = new internal::FutureState<T>(/*refs=*/1);
   }
   void BeginResolve() {
-    KEV_CHECK(!resolved_, "Promise resolved twice");
+    KEV_CHECK_MSG(!resolved_, "Promise resolved twice");
     EnsureState();
   }
   void EndResolve() noexcept {
@@ -349,7 +349,7 @@ class Promise {
 
 template <class T>
 T Future<T>::Get() {
-  KEV_CHECK(Valid(), "Future::Get() on an invalid (moved-from or consumed) future");
+  KEV_CHECK_MSG(Valid(), "Future::Get() on an invalid (moved-from or consumed) future");
   if (v_.index() == kState) {
     if (!std::get<kState>(v_)->Resolved()) internal::WaitOnFiber(*std::get<kState>(v_).get());
     Settle();
@@ -366,7 +366,7 @@ T Future<T>::Get() {
 
 template <class T>
 std::exception_ptr Future<T>::GetException() noexcept {
-  KEV_CHECK(Failed(), "Future::GetException() on a future that has not failed");
+  KEV_CHECK_MSG(Failed(), "Future::GetException() on a future that has not failed");
   if (v_.index() == kState) Settle();
   std::exception_ptr ex = std::move(std::get<kException>(v_));
   v_.template emplace<kEmpty>();

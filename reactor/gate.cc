@@ -6,7 +6,7 @@
 namespace kev {
 
 Gate::~Gate() {
-  KEV_CHECK(count_ == 0, "Gate destroyed while still held; Close() it and wait first");
+  KEV_CHECK_MSG(count_ == 0, "Gate destroyed while still held; Close() it and wait first");
 }
 
 void Gate::Enter() {
@@ -21,7 +21,7 @@ bool Gate::TryEnter() noexcept {
 }
 
 void Gate::Leave() noexcept {
-  KEV_CHECK(count_ > 0, "Gate::Leave() without a matching Enter()");
+  KEV_CHECK_MSG(count_ > 0, "Gate::Leave() without a matching Enter()");
   if (--count_ == 0 && closed_) drained_.SetValue();
 }
 
@@ -31,7 +31,7 @@ Gate::Holder Gate::Hold() {
 }
 
 Future<void> Gate::Close() {
-  KEV_CHECK(!closed_, "Gate::Close() called twice");
+  KEV_CHECK_MSG(!closed_, "Gate::Close() called twice");
   closed_ = true;
   if (count_ == 0) return MakeReadyFuture();
   return drained_.GetFuture();

@@ -8,12 +8,12 @@
 namespace kev {
 
 TaskQueue::~TaskQueue() {
-  KEV_CHECK(!running_, "TaskQueue destroyed while RunReady() is running");
-  KEV_CHECK(current_ != this, "TaskQueue destroyed while installed as the current queue");
+  KEV_CHECK_MSG(!running_, "TaskQueue destroyed while RunReady() is running");
+  KEV_CHECK_MSG(current_ != this, "TaskQueue destroyed while installed as the current queue");
 }
 
 void TaskQueue::Schedule(Task* task) noexcept {
-  KEV_CHECK(!task->queued_, "Task scheduled twice before it ran");
+  KEV_CHECK_MSG(!task->queued_, "Task scheduled twice before it ran");
   task->queued_ = true;
   task->next_ = nullptr;
   if (tail_ == nullptr) {
@@ -26,7 +26,7 @@ void TaskQueue::Schedule(Task* task) noexcept {
 }
 
 void TaskQueue::ScheduleNextTurn(Task* task) noexcept {
-  KEV_CHECK(!task->queued_, "Task scheduled twice before it ran");
+  KEV_CHECK_MSG(!task->queued_, "Task scheduled twice before it ran");
   task->queued_ = true;
   task->next_ = nullptr;
   if (next_turn_tail_ == nullptr) {
@@ -60,7 +60,7 @@ void TaskQueue::SpliceNextTurn() noexcept {
 }
 
 size_t TaskQueue::RunReady(std::chrono::nanoseconds quota) noexcept {
-  KEV_CHECK(!running_, "TaskQueue::RunReady() called from inside a task (nested turn)");
+  KEV_CHECK_MSG(!running_, "TaskQueue::RunReady() called from inside a task (nested turn)");
   Scope scope(this);
   SpliceNextTurn();
   running_ = true;

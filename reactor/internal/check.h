@@ -1,12 +1,13 @@
-// KEV_CHECK: contract checks that stay on in optimised builds.
+// KEV_CHECK_MSG: contract checks that stay on in optimised builds, with a message.
 //
 // A failed check is a bug in the caller (a broken contract), not a runtime error, so it prints
 // where and why and aborts; it never throws. The condition is evaluated exactly once.
 //
-//   KEV_CHECK(queue != nullptr, "Future::Then on a pending future needs a current TaskQueue");
+//   KEV_CHECK_MSG(queue != nullptr, "Future::Then() on a pending future needs a TaskQueue");
 //
-// This lives in reactor/internal until kev has a common base library; it is guarded so that a
-// later tree-wide definition with the same name wins without a redefinition error.
+// Named apart from kevent's one-argument KEV_CHECK(cond) (kevent/internal/check.h) so that a
+// translation unit may include both. Lives in reactor/internal until kev has a common base
+// library; guarded so that a later tree-wide definition of the same macro wins.
 #ifndef KEV_REACTOR_INTERNAL_CHECK_H_
 #define KEV_REACTOR_INTERNAL_CHECK_H_
 
@@ -18,8 +19,8 @@ namespace kev::internal {
 
 }  // namespace kev::internal
 
-#ifndef KEV_CHECK
-#define KEV_CHECK(condition, message)                                            \
+#ifndef KEV_CHECK_MSG
+#define KEV_CHECK_MSG(condition, message)                                        \
   do {                                                                           \
     if (__builtin_expect(!(condition), 0)) {                                     \
       ::kev::internal::CheckFailed(__FILE__, __LINE__, #condition, (message));   \

@@ -41,15 +41,15 @@ class FutureStateBase {
   // Registers the one consumer-side waiter; it is scheduled on `queue` when the state
   // resolves. Requires a pending state without a waiter.
   void SetWaiter(Task* waiter, TaskQueue& queue) noexcept {
-    KEV_CHECK(!Resolved(), "waiter registered on a resolved future state");
-    KEV_CHECK(waiter_ == nullptr, "a future can have only one waiter (continuation or co_await)");
+    KEV_CHECK_MSG(!Resolved(), "waiter registered on a resolved future state");
+    KEV_CHECK_MSG(waiter_ == nullptr, "a future can have only one waiter (continuation or co_await)");
     waiter_ = waiter;
     waiter_queue_ = &queue;
   }
 
   // Unregisters the waiter of a still-pending state (used by cancellation).
   void ClearWaiter() noexcept {
-    KEV_CHECK(!Resolved(), "ClearWaiter on a resolved state: its waiter is already scheduled");
+    KEV_CHECK_MSG(!Resolved(), "ClearWaiter on a resolved state: its waiter is already scheduled");
     waiter_ = nullptr;
     waiter_queue_ = nullptr;
   }
@@ -64,8 +64,8 @@ class FutureStateBase {
   const std::exception_ptr& exception() const noexcept { return exception_; }
 
   void SetException(std::exception_ptr ex) noexcept {
-    KEV_CHECK(!Resolved(), "future resolved twice");
-    KEV_CHECK(ex != nullptr, "SetException with a null exception_ptr");
+    KEV_CHECK_MSG(!Resolved(), "future resolved twice");
+    KEV_CHECK_MSG(ex != nullptr, "SetException with a null exception_ptr");
     exception_ = std::move(ex);
     MarkResolved(Status::kException);
   }
@@ -99,7 +99,7 @@ class FutureState : public FutureStateBase {
 
   template <class... Args>
   void SetValue(Args&&... args) {
-    KEV_CHECK(!Resolved(), "future resolved twice");
+    KEV_CHECK_MSG(!Resolved(), "future resolved twice");
     value_.emplace(std::forward<Args>(args)...);
     MarkResolved(Status::kValue);
   }

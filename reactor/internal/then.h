@@ -158,7 +158,7 @@ auto Future<T>::ThenImpl(Fn&& fn) {
   using Callable = std::decay_t<Fn>;
   using Call = internal::ThenCall<T, Callable, kWrapped>;
   using U = typename internal::FutureValue<typename Call::Result>::Type;
-  KEV_CHECK(Valid(), "Future::Then() on an invalid (moved-from or consumed) future");
+  KEV_CHECK_MSG(Valid(), "Future::Then() on an invalid (moved-from or consumed) future");
   if (internal::FutureAccess::PendingState(*this) == nullptr) {
     // Available: run inline, allocation-free, calling `fn` as the caller passed it.
     return internal::ThenCall<T, std::remove_reference_t<Fn>, kWrapped>::Call(fn, std::move(*this));
