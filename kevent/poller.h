@@ -26,8 +26,8 @@
 //     void OnComplete(int32_t res, uint32_t flags) noexcept override { result = res; }
 //     int32_t result = 0;
 //   } done;
-//   (*poller)->Recv(fd, buf, 0, &done);      // queued; submitted by the next Wait()
-//   (*poller)->Wait(std::chrono::milliseconds(100));  // done.result: bytes, or -errno
+//   poller->Recv(fd, buf, 0, &done);                // queued; submitted by the next Wait()
+//   poller->Wait(std::chrono::milliseconds(100));   // done.result: bytes, or -errno
 #ifndef KEV_KEVENT_POLLER_H_
 #define KEV_KEVENT_POLLER_H_
 
