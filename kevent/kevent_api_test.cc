@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -382,6 +383,33 @@ TEST_F(ApiTest, OneshotTimerFiresOnce) {
   ukevent rm = Timer(0, 10'000'000);
   ASSERT_EQ(Ctl(KEVENT_CTL_REMOVE, rm), 1);
   EXPECT_EQ(rm.ret_flags, kBroken);  // already removed
+}
+
+TEST_F(ApiTest, MillionTimersArmedThenCancelledThroughTheApi) {
+#ifdef KEV_SANITIZER
+  constexpr uint32_t kCount = 100'000;
+#else
+  constexpr uint32_t kCount = 1'000'000;
+#endif
+  constexpr uint32_t kBatch = 4096;
+  std::vector<ukevent> batch(kBatch);
+  for (unsigned cmd : {KEVENT_CTL_ADD, KEVENT_CTL_REMOVE}) {
+    for (uint32_t base = 0; base < kCount; base += kBatch) {
+      const uint32_t n = std::min(kBatch, kCount - base);
+      for (uint32_t i = 0; i < n; ++i) {
+        batch[i] = Timer(3600 + (base + i) % 7, base + i);  // far in the future
+        batch[i].user[0] = base + i;
+      }
+      ASSERT_EQ(kevent_ctl(fd_, cmd, n, batch.data()), static_cast<int>(n));
+      const uint32_t want = cmd == KEVENT_CTL_ADD ? 0u : static_cast<uint32_t>(KEVENT_RET_DONE);
+      for (uint32_t i = 0; i < n; ++i) ASSERT_EQ(batch[i].ret_flags, want) << base + i;
+    }
+  }
+  ukevent out[1];
+  EXPECT_EQ(Get(out, 1), 0);
+  ukevent gone = Timer(3600, 0);
+  ASSERT_EQ(Ctl(KEVENT_CTL_REMOVE, gone), 1);
+  EXPECT_EQ(gone.ret_flags, kBroken);
 }
 
 TEST_F(ApiTest, TimerMsClockIsMonotonicMilliseconds) {
