@@ -186,8 +186,8 @@ class Worker {
   void Write(uint32_t index) {
     Conn& c = conns_[index];
     while (c.sent < message_.size()) {
-      const ssize_t n = send(c.fd, message_.data() + c.sent, message_.size() - c.sent,
-                             MSG_NOSIGNAL);
+      const ssize_t n =
+          send(c.fd, message_.data() + c.sent, message_.size() - c.sent, MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN) Fail(index);
@@ -208,8 +208,7 @@ class Worker {
         return;
       }
       if (c.received + n > c.sent ||
-          (options_.verify &&
-           std::memcmp(buf_.data(), message_.data() + c.received, n) != 0)) {
+          (options_.verify && std::memcmp(buf_.data(), message_.data() + c.received, n) != 0)) {
         return Fail(index);  // More bytes than sent, or wrong bytes: not an echo.
       }
       c.received += n;
@@ -252,9 +251,9 @@ int main(int argc, char** argv) {
   const long long threads = flags.Int("--threads", 1);
   options.verify = flags.Bool("--verify");
   flags.CheckAllUsed();
-  if (port <= 0 || port > 65535 || connections < 1 || connections > 100000 ||
-      message_bytes < 1 || message_bytes > (64 << 20) || !(seconds > 0 && seconds <= 3600) ||
-      threads < 1 || threads > 256) {
+  if (port <= 0 || port > 65535 || connections < 1 || connections > 100000 || message_bytes < 1 ||
+      message_bytes > (64 << 20) || !(seconds > 0 && seconds <= 3600) || threads < 1 ||
+      threads > 256) {
     std::fprintf(stderr, "fatal: flag out of range (--port is required)\n");
     return 2;
   }
@@ -294,8 +293,8 @@ int main(int argc, char** argv) {
       "\"seconds\":%.3f,\"messages\":%llu,\"messages_per_sec\":%.1f,\"p50_us\":%.2f,"
       "\"p90_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,\"errors\":%llu}\n",
       options.connections, options.message_bytes, thread_count, elapsed,
-      static_cast<unsigned long long>(total.messages), total.messages / elapsed, us(0.50),
-      us(0.90), us(0.99), us(0.999), total.latency.Max() / 1000.0,
+      static_cast<unsigned long long>(total.messages), total.messages / elapsed, us(0.50), us(0.90),
+      us(0.99), us(0.999), total.latency.Max() / 1000.0,
       static_cast<unsigned long long>(total.errors));
   return total.messages > 0 ? 0 : 1;
 }

@@ -186,7 +186,7 @@ inline void OnStopSignal(int) {
 inline void InstallStopHandler() {
   StopFdStorage() = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (StopFd() < 0) Die("eventfd");
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = OnStopSignal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);

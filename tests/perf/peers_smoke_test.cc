@@ -158,7 +158,8 @@ std::string ExpectedResponse(size_t body_bytes) {
   while (body.size() < body_bytes) body += kHello;
   body.resize(body_bytes);
   return "HTTP/1.1 200 OK\r\nServer: raw_epoll_http\r\nContent-Type: text/plain\r\n"
-         "Content-Length: " + std::to_string(body_bytes) + "\r\n\r\n" + body;
+         "Content-Length: " +
+         std::to_string(body_bytes) + "\r\n\r\n" + body;
 }
 
 const std::string kGet = "GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
@@ -306,8 +307,8 @@ TEST(EchoLoad, ReportsVerifiedMessagesAsJson) {
   const std::string json = load.ReadAll();
   const int status = load.Wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << json;
-  EXPECT_EQ(json.rfind("{\"tool\":\"echo_load\",\"connections\":4,\"message_bytes\":100,", 0),
-            0u) << json;
+  EXPECT_EQ(json.rfind("{\"tool\":\"echo_load\",\"connections\":4,\"message_bytes\":100,", 0), 0u)
+      << json;
   EXPECT_NE(json.find("\"errors\":0}"), std::string::npos) << json;
   const size_t at = json.find("\"messages\":");
   ASSERT_NE(at, std::string::npos) << json;

@@ -31,7 +31,8 @@ struct Conn {
 
 class Shard {
  public:
-  Shard(int listen_fd, int stop_fd) : listen_fd_(listen_fd), stop_fd_(stop_fd), buf_(kBufferBytes) {}
+  Shard(int listen_fd, int stop_fd)
+      : listen_fd_(listen_fd), stop_fd_(stop_fd), buf_(kBufferBytes) {}
 
   void Run() {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -173,8 +174,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fatal: flag out of range\n");
     return 2;
   }
-  return kev::perf::RunShards(static_cast<uint16_t>(port), static_cast<int>(threads),
-                              [](int listen_fd, int stop_fd) {
-                                kev::perf::Shard(listen_fd, stop_fd).Run();
-                              });
+  return kev::perf::RunShards(
+      static_cast<uint16_t>(port), static_cast<int>(threads),
+      [](int listen_fd, int stop_fd) { kev::perf::Shard(listen_fd, stop_fd).Run(); });
 }

@@ -43,9 +43,10 @@ struct ResponseBatch {
     body.reserve(body_bytes);
     while (body.size() < body_bytes) body += kHello;
     body.resize(body_bytes);
-    std::string response = "HTTP/1.1 200 OK\r\nServer: raw_epoll_http\r\n"
-                           "Content-Type: text/plain\r\nContent-Length: " +
-                           std::to_string(body_bytes) + "\r\n\r\n" + body;
+    std::string response =
+        "HTTP/1.1 200 OK\r\nServer: raw_epoll_http\r\n"
+        "Content-Type: text/plain\r\nContent-Length: " +
+        std::to_string(body_bytes) + "\r\n\r\n" + body;
     ResponseBatch batch;
     batch.one = response.size();
     const size_t copies = std::clamp<size_t>(kBatchBytes / batch.one, 1, kMaxCopies);
@@ -244,8 +245,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto batch = kev::perf::ResponseBatch::Make(static_cast<size_t>(body_bytes));
-  return kev::perf::RunShards(static_cast<uint16_t>(port), static_cast<int>(threads),
-                              [&](int listen_fd, int stop_fd) {
-                                kev::perf::Shard(listen_fd, stop_fd, batch).Run();
-                              });
+  return kev::perf::RunShards(
+      static_cast<uint16_t>(port), static_cast<int>(threads),
+      [&](int listen_fd, int stop_fd) { kev::perf::Shard(listen_fd, stop_fd, batch).Run(); });
 }
