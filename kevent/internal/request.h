@@ -8,6 +8,12 @@
 // added through Queue::AddRequest belong to the caller (a reactor awaiter embeds one); the queue
 // only links and unlinks them, and the caller must Remove them before destroying them.
 //
+// Example (a reactor awaiter embedding its request):
+//   struct TimerAwaiter { Request req{MakeTimerUkevent(100ms)}; ... };
+//   queue.AddRequest(&awaiter.req);      // linked, not copied
+//   ...                                  // delivered events carry awaiter.req.uk.ptr
+//   queue.RemoveRequest(&awaiter.req);   // before the awaiter dies
+//
 // Threading: a Request is touched only by the thread that owns its queue at that moment (the
 // reactor shard, or a C API thread holding the queue's lock).
 #ifndef KEV_KEVENT_INTERNAL_REQUEST_H_

@@ -4,6 +4,12 @@
 // copies the caller's ret_data into it) or KEVENT_REQ_READY at ADD (ret_data as given at ADD).
 // Each READY is one occurrence; READYs coalesce while undelivered (the last ret_data wins).
 //
+// Example:
+//   ukevent uk{};  uk.type = KEVENT_UNOTIFY;  uk.event = 1;  uk.id.raw[0] = 42;
+//   queue.Ctl(KEVENT_CTL_ADD, uk);     // registered, not ready
+//   uk.ret_data[0] = 7;
+//   queue.Ctl(KEVENT_CTL_READY, uk);   // ready; delivered with ret_data[0] == 7
+//
 // Threading: as the owning queue.
 #ifndef KEV_KEVENT_INTERNAL_UNOTIFY_ORIGIN_H_
 #define KEV_KEVENT_INTERNAL_UNOTIFY_ORIGIN_H_

@@ -12,6 +12,17 @@
 // The next step (OS origins) keeps this shape and changes only how the driver sleeps: it will
 // block in Poller::Wait and be woken by Poller::Wake, while the other waiters sleep here.
 //
+// Example (what kevent_get_events does, simplified; `mu` guards `queue` and `waiters`):
+//   std::unique_lock lock(mu);
+//   Waiter w;  w.min_nr = 1;
+//   waiters.Add(&w);
+//   while (!w.interrupted && !WaitList::Satisfied(w, queue)) {
+//     queue.ExpireTimers();
+//     w.notified = false;
+//     waiters.Block(lock, w, deadline, queue);
+//   }
+//   waiters.Remove(&w, queue);
+//
 // Threading: every method is called with the queue's mutex held (the `lock` passed to Block).
 #ifndef KEV_KEVENT_INTERNAL_WAITERS_H_
 #define KEV_KEVENT_INTERNAL_WAITERS_H_
