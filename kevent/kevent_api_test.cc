@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kevent/internal/ukevent_builders.h"
 #include "kevent/kevent.h"
 
 namespace {
@@ -20,27 +21,10 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr uint32_t kBroken = KEVENT_RET_BROKEN | KEVENT_RET_DONE;
-constexpr timespec kNoWait = {0, 0};
-constexpr timespec kForever = {-1, 0};
-
-ukevent Unotify(uint32_t id, uint32_t flags = 0) {
-  ukevent uk{};
-  uk.type = KEVENT_UNOTIFY;
-  uk.event = 1;
-  uk.id.raw[0] = id;
-  uk.req_flags = flags;
-  return uk;
-}
-
-ukevent Timer(uint32_t sec, uint32_t nsec, uint32_t flags = 0) {
-  ukevent uk{};
-  uk.type = KEVENT_TIMER;
-  uk.event = KEVENT_TIMER_FIRED;
-  uk.id.raw[0] = sec;
-  uk.id.raw[1] = nsec;
-  uk.req_flags = flags;
-  return uk;
-}
+using kev::kevent_testing::kForever;
+using kev::kevent_testing::kNoWait;
+using kev::kevent_testing::Timer;
+using kev::kevent_testing::Unotify;
 
 timespec Ms(long ms) { return timespec{ms / 1000, (ms % 1000) * 1'000'000}; }
 

@@ -12,32 +12,20 @@
 
 #include "gtest/gtest.h"
 #include "kevent/internal/kevent_testing.h"
+#include "kevent/internal/ukevent_builders.h"
 #include "kevent/kevent.h"
 
 namespace {
 
 using kev::kevent_internal::BlockedWaitersForTesting;
 
-constexpr timespec kNoWait = {0, 0};
-constexpr timespec kForever = {-1, 0};
+using kev::kevent_testing::kForever;
+using kev::kevent_testing::kNoWait;
+using kev::kevent_testing::Unotify;
 
-ukevent Unotify(uint32_t id, uint32_t flags = 0) {
-  ukevent uk{};
-  uk.type = KEVENT_UNOTIFY;
-  uk.event = 1;
-  uk.id.raw[0] = id;
-  uk.req_flags = flags;
-  return uk;
-}
-
+// A sub-second TIMER request carrying `user`.
 ukevent Timer(uint32_t nsec, uint32_t flags, uint32_t user) {
-  ukevent uk{};
-  uk.type = KEVENT_TIMER;
-  uk.event = KEVENT_TIMER_FIRED;
-  uk.id.raw[1] = nsec;
-  uk.req_flags = flags;
-  uk.user[0] = user;
-  return uk;
+  return kev::kevent_testing::Timer(0, nsec, flags, user);
 }
 
 // Waits (without a time bound that could flake) until `n` threads are blocked in `fd`.
