@@ -12,8 +12,10 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # sanitizers and fuzzing (clang's runtimes)
   clang libclang-rt-14-dev
-  # integration tests and benchmarks
-  curl python3 procps iproute2
+  # integration tests (httpd: curl, Python clients, headless Chromium for the browser test)
+  curl python3 procps iproute2 chromium
+  # benchmark peers and plots (nginx, wrk, gnuplot); the README's bench command needs them
+  nginx-light wrk gnuplot-nox
 )
 if [[ -n "${KEV_EXTRA_PACKAGES:-}" ]]; then
   read -r -a extra <<<"$KEV_EXTRA_PACKAGES"
