@@ -1,0 +1,69 @@
+#include "apps/httpd/file_cache.h"
+
+#include <fcntl.h>
+
+#include <utility>
+
+namespace kev::httpd {
+
+void SetIdentity(const struct stat& st, CachedFile* f) {
+  f->dev = st.st_dev;
+  f->ino = st.st_ino;
+  f->size = static_cast<uint64_t>(st.st_size);
+  f->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+FileCache::FileCache(const FileCacheOptions& options) : options_(options) {}
+
+const CachedFile* FileCache::Lookup(int root_fd, std::string_view key) {
+  auto found = map_.find(key);
+  if (found == map_.end()) {
+    ++misses_;
+    return nullptr;
+  }
+  Lru::iterator it = found->second;
+  const CachedFile& f = *it->file;
+  struct stat st;
+  // Syscall per hit: the validity check (see the header); no allocation, the path is
+  // NUL-terminated by std::string.
+  if (fstatat(root_fd, f.resolved.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+      !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_dev) != f.dev ||
+      static_cast<uint64_t>(st.st_ino) != f.ino ||
+      static_cast<uint64_t>(st.st_size) != f.size ||
+      static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec != f.mtime_ns) {
+    Erase(it);
+    ++misses_;
+    return nullptr;
+  }
+  lru_.splice(lru_.begin(), lru_, it);
+  ++hits_;
+  return it->file.get();
+}
+
+const CachedFile* FileCache::Insert(std::string_view key, std::unique_ptr<CachedFile> file) {
+  if (file == nullptr || !Eligible(file->content.size())) return nullptr;
+  if (auto found = map_.find(key); found != map_.end()) Erase(found->second);
+  const uint64_t size = file->content.size();
+  while (bytes_ + size > options_.capacity_bytes && !lru_.empty()) {
+    Erase(std::prev(lru_.end()));
+    ++evictions_;
+  }
+  lru_.push_front(Node{std::string(key), std::move(file)});
+  map_.emplace(lru_.front().key, lru_.begin());
+  bytes_ += size;
+  return lru_.front().file.get();
+}
+
+void FileCache::Clear() {
+  map_.clear();
+  lru_.clear();
+  bytes_ = 0;
+}
+
+void FileCache::Erase(Lru::iterator it) {
+  bytes_ -= it->file->content.size();
+  map_.erase(std::string_view(it->key));
+  lru_.erase(it);
+}
+
+}  // namespace kev::httpd
