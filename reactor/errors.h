@@ -49,6 +49,12 @@ class AbortRequested : public Error {
   const char* what() const noexcept override { return "kev::AbortRequested: abort requested"; }
 };
 
+// WithTimeout()'s deadline passed before the operation finished (reactor/timer.h).
+class TimedOut : public Error {
+ public:
+  const char* what() const noexcept override { return "kev::TimedOut: operation timed out"; }
+};
+
 }  // namespace kev
 
 #endif  // KEV_REACTOR_ERRORS_H_
