@@ -10,7 +10,8 @@
 # for [seconds] (default 60) on a fresh copy of the corpus; crashes land in
 # /tmp/kev_fuzz_<target>/artifacts/. With crash files after the seconds, it only re-runs those
 # inputs (to reproduce a finding). Exit status: the fuzzer's (0 = nothing found).
-# Needs Debian's clang-14 and libclang-rt-14-dev.
+# Needs Debian's clang-14 and libclang-rt-14-dev. Extra libFuzzer flags (e.g. -jobs=2 -workers=2
+# for a long run) can be passed in FUZZ_FLAGS. tools/fuzz_smoke.sh runs every target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,15 @@ case $target in
   http_parser)
     deps=(apps/httpd/request_parser.cc apps/httpd/path.cc apps/httpd/mime.cc
           apps/httpd/http_headers.cc) ;;
+  kevent_ctl | ring_commit)
+    # The kevent C API and its core with every origin present in the tree (so new origins are
+    # fuzzed as they land) and the pollers they may use; Abseil and liburing from Debian.
+    mapfile -t deps < <(ls kevent/*.cc kevent/internal/*.cc | grep -v -e '_test\.cc$' -e '/examples/')
+    libs=(-luring -lpthread)
+    for lib in /usr/lib/x86_64-linux-gnu/libabsl_*.so; do
+      name=${lib##*/lib}
+      libs+=("-l${name%.so}")
+    done ;;
   *) echo "fuzz.sh: unknown target '$target' (add its sources here)" >&2; exit 2 ;;
 esac
 
@@ -36,7 +46,7 @@ mkdir -p "$work/artifacts"
 echo "==> building $work/fuzzer"
 "$cxx" -std=c++20 -O1 -g -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I. "$src" "${deps[@]}" -o "$work/fuzzer"
+  -I. "$src" "${deps[@]}" ${libs[@]+"${libs[@]}"} -o "$work/fuzzer"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -53,4 +63,4 @@ dict=()
 [[ -f tests/fuzz/${target}.dict ]] && dict=(-dict="tests/fuzz/${target}.dict")
 echo "==> fuzzing $target for ${seconds}s"
 exec "$work/fuzzer" -max_total_time="$seconds" -artifact_prefix="$work/artifacts/" \
-  -print_final_stats=1 "${dict[@]}" "$work/corpus"
+  -print_final_stats=1 ${FUZZ_FLAGS:-} ${dict[@]+"${dict[@]}"} "$work/corpus"
