@@ -153,13 +153,15 @@ class Connection {
   SocketAddress local_address() const;
   SocketAddress peer_address() const;
 
-  // For kev's own machinery (aio::SendFile): the shared state. Not for users.
+  // For kev's own machinery (net/, aio::SendFile): the shared state, and a handle adopting
+  // one reference to a state. Not for users.
   internal::ConnectionState* state_for_internal_use() const noexcept { return state_; }
+  static Connection AdoptStateForInternalUse(internal::ConnectionState* state) noexcept {
+    return Connection(state);
+  }
 
  private:
   explicit Connection(internal::ConnectionState* state) noexcept : state_(state) {}
-  friend Future<Connection> Connect(SocketAddress address, SocketOptions options);
-  friend class Listener;
 
   internal::ConnectionState* state_ = nullptr;  // One reference, owned by this handle.
 };

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "reactor/reactor.h"
+
 namespace kev::net::internal {
 namespace {
 thread_local Poller* installed_poller = nullptr;
@@ -13,7 +15,7 @@ thread_local Poller* installed_poller = nullptr;
 
 Poller& CurrentPoller() noexcept {
   if (installed_poller != nullptr) return *installed_poller;
-  // TODO(net-aio): fall back to Reactor::Current().poller() once reactor/reactor.h lands.
+  if (Reactor* reactor = Reactor::CurrentOrNull()) return reactor->poller();
   std::fprintf(stderr, "kev::net: I/O outside a shard (no reactor and no ScopedShardPoller)\n");
   std::abort();
 }

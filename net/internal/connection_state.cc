@@ -1,0 +1,308 @@
+#include "net/internal/connection_state.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "net/internal/socket_util.h"
+#include "reactor/internal/check.h"
+
+namespace kev::net::internal {
+
+std::exception_ptr SystemError(int error, const char* what) noexcept {
+  return std::make_exception_ptr(std::system_error(error, std::system_category(), what));
+}
+
+ConnectionState::ConnectionState(Poller& poller, int fd, const SocketOptions& options) noexcept
+    : poller_(&poller), fd_(fd), options_(options) {
+  recv_op_.owner = this;
+  send_op_.owner = this;
+  close_op_.owner = this;
+  connect_op_.owner = this;
+}
+
+ConnectionState::~ConnectionState() {
+  // Only a state that never got a handle (a failed Connect) still has its descriptor here, and
+  // then nothing is in flight on it (every operation holds a reference).
+  if (fd_ >= 0) ::close(fd_);
+}
+
+// --- Input ---------------------------------------------------------------------------------
+
+Future<std::span<const std::byte>> ConnectionState::StartRead(ReadKind kind) {
+  KEV_CHECK_MSG(read_kind_ == ReadKind::kNone, "kev::net::Connection: two reads at once");
+  if (closed_) return MakeExceptionFuture<std::span<const std::byte>>(SystemError(ECANCELED));
+  read_kind_ = kind;
+  read_promise_ = {};  // A moved-from Promise still counts its future as taken.
+  Future<std::span<const std::byte>> future = read_promise_.GetFuture();
+  AdvanceRead();
+  return future;
+}
+
+Future<std::span<const std::byte>> ConnectionState::ReadSome() {
+  // Fast paths: answer from the buffer (or the known end of stream) without a pending future.
+  if (in_end_ > in_begin_) return MakeReadyFuture(buffered());
+  if (closed_) return MakeExceptionFuture<std::span<const std::byte>>(SystemError(ECANCELED));
+  if (input_error_ != 0) {
+    return MakeExceptionFuture<std::span<const std::byte>>(SystemError(input_error_));
+  }
+  if (eof_) return MakeReadyFuture(std::span<const std::byte>());
+  return StartRead(ReadKind::kSome);
+}
+
+Future<std::span<const std::byte>> ConnectionState::ReadExactly(size_t n) {
+  if (in_end_ - in_begin_ >= n) return MakeReadyFuture(buffered().first(n));
+  read_n_ = n;
+  return StartRead(ReadKind::kExactly);
+}
+
+Future<std::span<const std::byte>> ConnectionState::ReadUntil(std::string_view delimiter,
+                                                             size_t max) {
+  KEV_CHECK_MSG(!delimiter.empty(), "kev::net::Connection::ReadUntil: empty delimiter");
+  delimiter_.assign(delimiter);  // Kept: the search resumes after every recv.
+  read_n_ = max;
+  scan_from_ = 0;
+  return StartRead(ReadKind::kUntil);
+}
+
+void ConnectionState::Consume(size_t n) noexcept {
+  KEV_CHECK_MSG(n <= in_end_ - in_begin_, "kev::net::Connection::Consume: more than buffered");
+  in_begin_ += n;
+  if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;  // Empty: restart at the front for free.
+}
+
+void ConnectionState::AdvanceRead() noexcept {
+  std::span<const std::byte> have = buffered();
+  switch (read_kind_) {
+    case ReadKind::kNone:
+      return;
+    case ReadKind::kSome:
+      if (!have.empty()) return FinishRead(have);
+      if (eof_) return FinishRead({});
+      break;
+    case ReadKind::kExactly:
+      if (have.size() >= read_n_) return FinishRead(have.first(read_n_));
+      if (eof_) return FailRead(std::make_exception_ptr(EndOfStream()));
+      break;
+    case ReadKind::kUntil: {
+      std::string_view text(reinterpret_cast<const char*>(have.data()), have.size());
+      size_t found = text.find(delimiter_, scan_from_);
+      if (found != std::string_view::npos && found + delimiter_.size() <= read_n_) {
+        return FinishRead(have.first(found + delimiter_.size()));
+      }
+      if (have.size() >= read_n_) return FailRead(std::make_exception_ptr(DelimiterNotFound()));
+      if (eof_) return FailRead(std::make_exception_ptr(EndOfStream()));
+      // Resume where a delimiter could still start.
+      scan_from_ = have.size() >= delimiter_.size() ? have.size() - delimiter_.size() + 1 : 0;
+      break;
+    }
+  }
+  if (input_error_ != 0) return FailRead(SystemError(input_error_));
+  StartRecv(read_kind_ == ReadKind::kSome ? 1 : read_n_);
+}
+
+void ConnectionState::StartRecv(size_t need) noexcept {
+  if (recv_in_flight_) return;
+  size_t have = in_end_ - in_begin_;
+  size_t want = std::max({need, options_.input_buffer_size, size_t{1}});
+  if (in_cap_ < want) {
+    // Grows once to the working size (first read, or a larger ReadExactly/ReadUntil); reused
+    // afterwards, so steady-state reads allocate nothing.
+    auto bigger = std::make_unique_for_overwrite<std::byte[]>(want);
+    if (have > 0) std::memcpy(bigger.get(), in_buf_.get() + in_begin_, have);
+    in_buf_ = std::move(bigger);
+    in_cap_ = want;
+    in_begin_ = 0;
+    in_end_ = have;
+  } else if (in_end_ == in_cap_ || in_cap_ - in_begin_ < need) {
+    std::memmove(in_buf_.get(), in_buf_.get() + in_begin_, have);
+    in_begin_ = 0;
+    in_end_ = have;
+  }
+  recv_in_flight_ = true;
+  AddRef();  // The kernel writes into in_buf_ until the final completion.
+  poller_->Recv(fd_, {in_buf_.get() + in_end_, in_cap_ - in_end_}, 0, &recv_op_);
+}
+
+void ConnectionState::OnRecv(int32_t result, uint32_t) noexcept {
+  recv_in_flight_ = false;
+  if (!closed_) {
+    if (result > 0) {
+      in_end_ += static_cast<size_t>(result);
+    } else if (result == 0) {
+      eof_ = true;
+    } else if (result != -EAGAIN && result != -EINTR) {
+      input_error_ = -result;
+    }
+    AdvanceRead();
+  }
+  Release();
+}
+
+void ConnectionState::FinishRead(std::span<const std::byte> result) noexcept {
+  read_kind_ = ReadKind::kNone;
+  Promise<std::span<const std::byte>> promise = std::move(read_promise_);
+  promise.SetValue(result);  // Schedules the reader; runs nothing inline.
+}
+
+void ConnectionState::FailRead(std::exception_ptr error) noexcept {
+  read_kind_ = ReadKind::kNone;
+  Promise<std::span<const std::byte>> promise = std::move(read_promise_);
+  promise.SetException(std::move(error));
+}
+
+// --- Output --------------------------------------------------------------------------------
+
+Future<void> ConnectionState::Write(std::span<const std::byte> data) {
+  if (closed_) return MakeExceptionFuture<void>(SystemError(ECANCELED));
+  if (output_error_ != 0) return MakeExceptionFuture<void>(SystemError(output_error_));
+  // Copy into the pending buffer; its capacity is reused, so steady state allocates nothing.
+  out_pending_.insert(out_pending_.end(), data.begin(), data.end());
+  written_ += data.size();
+  MaybeStartSend();
+  uint64_t unsent = written_ - sent_;
+  if (unsent <= options_.output_high_water) return MakeReadyFuture();
+  return WaitSent(written_ - options_.output_high_water);
+}
+
+Future<void> ConnectionState::Flush() {
+  if (closed_) return MakeExceptionFuture<void>(SystemError(ECANCELED));
+  if (output_error_ != 0) return MakeExceptionFuture<void>(SystemError(output_error_));
+  if (sent_ >= written_) return MakeReadyFuture();
+  MaybeStartSend();
+  return WaitSent(written_);
+}
+
+Future<void> ConnectionState::WaitSent(uint64_t target) {
+  waiters_.push_back(Waiter{target, Promise<void>()});
+  return waiters_.back().promise.GetFuture();
+}
+
+void ConnectionState::MaybeStartSend() noexcept {
+  if (send_in_flight_ || closed_ || output_error_ != 0) return;
+  if (send_offset_ == out_sending_.size()) {
+    if (out_pending_.empty()) return;
+    out_sending_.swap(out_pending_);  // Double buffering: writes go on while this one sends.
+    out_pending_.clear();
+    send_offset_ = 0;
+  }
+  size_t length = out_sending_.size() - send_offset_;
+  if (barrier_ != UINT64_MAX) length = std::min<uint64_t>(length, barrier_ - sent_);
+  if (length == 0) return;
+  send_in_flight_ = true;
+  AddRef();  // The kernel reads out_sending_ until the final completion.
+  poller_->Send(fd_, {out_sending_.data() + send_offset_, length}, MSG_NOSIGNAL, &send_op_);
+}
+
+void ConnectionState::OnSend(int32_t result, uint32_t) noexcept {
+  send_in_flight_ = false;
+  if (!closed_) {
+    if (result >= 0) {
+      send_offset_ += static_cast<size_t>(result);
+      sent_ += static_cast<uint64_t>(result);
+      if (send_offset_ == out_sending_.size()) {
+        out_sending_.clear();
+        send_offset_ = 0;
+      }
+      ResolveWaiters();
+      MaybeStartSend();
+    } else if (result != -EAGAIN && result != -EINTR) {
+      output_error_ = -result;
+      FailWaiters(SystemError(output_error_));
+    } else {
+      MaybeStartSend();
+    }
+  }
+  Release();
+}
+
+void ConnectionState::ResolveWaiters() noexcept {
+  while (!waiters_.empty() && waiters_.front().target <= sent_) {
+    Promise<void> promise = std::move(waiters_.front().promise);
+    waiters_.pop_front();
+    promise.SetValue();
+  }
+}
+
+void ConnectionState::FailWaiters(std::exception_ptr error) noexcept {
+  while (!waiters_.empty()) {
+    Promise<void> promise = std::move(waiters_.front().promise);
+    waiters_.pop_front();
+    promise.SetException(error);
+  }
+}
+
+Future<void> ConnectionState::BeginExclusiveOutput(ConnectionExtension* extension) {
+  KEV_CHECK_MSG(extension_ == nullptr, "kev::aio::SendFile: one transfer per connection at a time");
+  if (closed_) return MakeExceptionFuture<void>(SystemError(ECANCELED));
+  if (output_error_ != 0) return MakeExceptionFuture<void>(SystemError(output_error_));
+  extension_ = extension;
+  barrier_ = written_;
+  if (sent_ >= written_) return MakeReadyFuture();
+  MaybeStartSend();
+  return WaitSent(written_);
+}
+
+void ConnectionState::EndExclusiveOutput(int error) noexcept {
+  extension_ = nullptr;
+  barrier_ = UINT64_MAX;
+  if (closed_) return;
+  if (error != 0 && output_error_ == 0) {
+    output_error_ = error;
+    FailWaiters(SystemError(error));
+  }
+  MaybeStartSend();
+}
+
+// --- Close and connect -----------------------------------------------------------------------
+
+Future<void> ConnectionState::Close(bool want_future) {
+  if (closed_) return MakeReadyFuture();
+  closed_ = true;
+  if (read_kind_ != ReadKind::kNone) FailRead(SystemError(ECANCELED));
+  FailWaiters(SystemError(ECANCELED));
+  // The transfer must stop before the descriptor number can be reused by someone else.
+  if (extension_ != nullptr) std::exchange(extension_, nullptr)->Abort();
+  Future<void> future = MakeReadyFuture();
+  if (want_future) {
+    close_promise_.emplace();
+    future = close_promise_->GetFuture();
+  }
+  AddRef();
+  poller_->Close(std::exchange(fd_, -1), &close_op_);  // Cancels recv/send in flight first.
+  return future;
+}
+
+void ConnectionState::OnClose(int32_t, uint32_t) noexcept {
+  // close(2) errors are not actionable (the descriptor is gone either way).
+  if (close_promise_) close_promise_->SetValue();
+  close_promise_.reset();
+  Release();
+}
+
+Future<Connection> ConnectionState::StartConnect(const SocketAddress& address) {
+  connect_address_ = address;  // The kernel reads it until the final completion.
+  Future<Connection> future = connect_promise_.GetFuture();
+  AddRef();
+  poller_->Connect(fd_, connect_address_.sockaddr_ptr(), connect_address_.length(), &connect_op_);
+  return future;
+}
+
+void ConnectionState::OnConnect(int32_t result, uint32_t) noexcept {
+  Promise<Connection> promise = std::move(connect_promise_);
+  if (result < 0) {
+    promise.SetException(SystemError(-result, "kev::net::Connect"));
+  } else {
+    AddRef();  // For the Connection handle.
+    promise.SetValue(Connection::AdoptStateForInternalUse(this));
+  }
+  Release();
+}
+
+}  // namespace kev::net::internal
