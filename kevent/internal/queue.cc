@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "kevent/internal/check.h"
+#include "kevent/internal/signal_origin.h"
 #include "kevent/internal/timer_origin.h"
 #include "kevent/internal/unotify_origin.h"
 
@@ -46,6 +47,7 @@ Queue::Queue(const QueueOptions& options)
       ring_(options.ring, options.ring_size) {
   origins_[KEVENT_TIMER] = std::make_unique<TimerOrigin>(context());
   origins_[KEVENT_UNOTIFY] = std::make_unique<UnotifyOrigin>();
+  origins_[KEVENT_SIGNAL] = std::make_unique<SignalOrigin>(context());
 }
 
 Queue::~Queue() { Clear(); }
