@@ -1,10 +1,18 @@
 // The kevent C API over the single-threaded core (kevent/internal/queue.h).
 //
 // A process-wide table maps each queue fd (a real eventfd) to an ApiQueue: the core, a mutex
-// around it, the threads waiting on it (kevent/internal/waiters.h) and the eventfd, which is
-// made readable while the ready list is non-empty. Calls hold a reference to the ApiQueue for
-// their whole duration, so kevent_close racing with any call is safe: the call sees the queue
-// closed and returns -EBADF; the memory and the fd go when the last reference does.
+// around it, its Poller (one per queue, backend from KEV_BACKEND), the threads waiting on it
+// (kevent/internal/waiters.h) and the eventfd, which is made readable while the ready list is
+// non-empty. Calls hold a reference to the ApiQueue for their whole duration, so kevent_close
+// racing with any call is safe: the call sees the queue closed and returns -EBADF; the memory
+// and the fd go when the last reference does.
+//
+// Locking: the mutex guards the core, the origins AND the Poller. The driving waiter blocks in
+// Poller::Wait with the mutex held, so completions (and the origins they call) run under it,
+// exactly as in a single-threaded reactor, and no origin ever needs a lock of its own. Every
+// other thread takes the mutex through QueueLock: if a driver is inside Wait it first calls
+// Poller::Wake (the one thread-safe Poller call); the driver returns, sees someone waiting for
+// the lock and steps aside (DriverPoll) until they have it.
 #include "kevent/kevent.h"
 
 #include <sys/eventfd.h>
@@ -15,34 +23,87 @@
 #include <ctime>
 #include <limits>
 #include <memory>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <new>
 #include <optional>
 #include <shared_mutex>
 
 #include "absl/container/flat_hash_map.h"
+#include "kevent/internal/aio_origin.h"
 #include "kevent/internal/kevent_testing.h"
 #include "kevent/internal/queue.h"
 #include "kevent/internal/waiters.h"
+#include "kevent/poller.h"
 
 namespace kev::kevent_internal {
 namespace {
 
 constexpr int64_t kNsPerSec = 1'000'000'000;
 
+std::unique_ptr<Poller> MakePoller() {
+  // Whichever thread waits drives the poller, so it cannot be bound to one issuer.
+  PollerOptions options;
+  options.single_issuer = false;
+  return Poller::Create(PollerBackendFromEnvironment(), options);
+}
+
 class ApiQueue final : public QueueObserver {
  public:
   ApiQueue(int efd, kevent_ring* ring, unsigned num)
-      : efd_(efd), core_(QueueOptions{.ring = ring, .ring_size = num, .observer = this}) {}
+      : efd_(efd),
+        poller_(MakePoller()),
+        core_(QueueOptions{
+            .ring = ring, .ring_size = num, .observer = this, .poller = poller_.get()}) {}
   ~ApiQueue() override {
+    // Last reference: no other thread is here. Requests go first (their polls and operations
+    // are cancelled), then the poller delivers every final completion to origins still alive.
     core_.Clear();
+    poller_.reset();
     if (efd_owned_) close(efd_);
   }
 
-  std::mutex mu;
+  // Takes mu; see QueueLock.
+  void Acquire() {
+    if (mu_.try_lock()) return;  // uncontended: no driver is in Wait
+    contenders_.fetch_add(1);
+    if (polling_.load()) poller_->Wake();  // a syscall only when a driver holds the lock
+    mu_.lock();
+    std::lock_guard lock(yield_mu_);
+    if (contenders_.fetch_sub(1) == 1) yield_cv_.notify_all();
+  }
+  void Release() { mu_.unlock(); }
+
+  // The driver's sleep, called and returning with mu held: blocks in Poller::Wait until
+  // `until` (CLOCK_MONOTONIC ns; nullopt: forever), a completion, or a Wake from a thread that
+  // wants the lock; then steps aside for such threads.
+  void DriverPoll(std::optional<int64_t> until) {
+    polling_.store(true);
+    // Dekker with Acquire: either it sees polling_ and wakes us, or we see it and do not wait.
+    if (contenders_.load() == 0) {
+      std::optional<std::chrono::nanoseconds> timeout;
+      if (until) {
+        timeout = std::chrono::nanoseconds(std::max<int64_t>(0, *until - MonotonicClock().NowNs()));
+      }
+      poller_->Wait(timeout);
+    }
+    polling_.store(false);
+    if (contenders_.load() > 0) {
+      mu_.unlock();
+      {
+        std::unique_lock lock(yield_mu_);
+        yield_cv_.wait(lock, [this] { return contenders_.load() == 0; });
+      }
+      mu_.lock();
+    }
+  }
+
   // Everything below is guarded by mu.
   Queue& core() { return core_; }
   WaitList& waiters() { return waiters_; }
+  Poller* poller() { return poller_.get(); }
   bool closed = false;
 
   // kevent_init found this queue's fd number reused: plain close() was used on it. The fd now
@@ -66,10 +127,41 @@ class ApiQueue final : public QueueObserver {
   void OnTimerArmed() override { waiters_.OnTimerArmed(); }
 
  private:
+  std::mutex mu_;
+  // Threads blocked in Acquire; the driver waits on yield_cv_ until they got the lock.
+  std::atomic<int> contenders_{0};
+  std::atomic<bool> polling_{false};  // a driver is (about to be) inside Poller::Wait
+  std::mutex yield_mu_;
+  std::condition_variable yield_cv_;
+
   const int efd_;
   bool efd_owned_ = true;
+  std::unique_ptr<Poller> poller_;  // null if no backend could be created: OS origins refuse
   Queue core_;
   WaitList waiters_;
+};
+
+// The queue's mutex, taken so that a driver blocked in Poller::Wait lets go of it.
+class QueueLock {
+ public:
+  explicit QueueLock(ApiQueue& q) : q_(q) { q_.Acquire(); }
+  ~QueueLock() {
+    if (owned_) q_.Release();
+  }
+  QueueLock(const QueueLock&) = delete;
+  QueueLock& operator=(const QueueLock&) = delete;
+  void unlock() {
+    q_.Release();
+    owned_ = false;
+  }
+  void lock() {
+    q_.Acquire();
+    owned_ = true;
+  }
+
+ private:
+  ApiQueue& q_;
+  bool owned_ = true;
 };
 
 // fd -> queue. A reader lock and one reference-count increment per call: cheap next to the
@@ -92,7 +184,7 @@ class Table {
       }
     }
     if (stale != nullptr) {
-      std::lock_guard lock(stale->mu);
+      QueueLock lock(*stale);
       stale->Orphan();
     }
   }
@@ -149,10 +241,12 @@ bool ToDeadline(const timespec& t, unsigned flags, std::optional<int64_t>* deadl
 }
 
 // Blocks until w's condition holds, w is interrupted, the deadline passes or the queue closes
-// (-EBADF). Fires due timers on every pass. Called and returns with q.mu held.
-int Await(ApiQueue& q, std::unique_lock<std::mutex>& lock, Waiter& w,
-          std::optional<int64_t> deadline) {
+// (-EBADF). Fires due timers on every pass; collects what the poller has (without blocking)
+// once per call, so a call that does not block still sees new socket data. Called and returns
+// with the queue locked.
+int Await(ApiQueue& q, QueueLock& lock, Waiter& w, std::optional<int64_t> deadline) {
   bool enlisted = false;
+  bool harvested = false;
   int rc = 0;
   while (true) {
     if (q.closed) {
@@ -160,6 +254,11 @@ int Await(ApiQueue& q, std::unique_lock<std::mutex>& lock, Waiter& w,
       break;
     }
     q.core().ExpireTimers();
+    if (!harvested && q.poller() != nullptr && q.poller()->InFlight() > 0) {
+      harvested = true;
+      q.poller()->Wait(std::chrono::nanoseconds(0));  // one syscall: completions run here
+      continue;
+    }
     if (w.interrupted || WaitList::Satisfied(w, q.core())) break;
     if (deadline && MonotonicNowNs() >= *deadline) break;
     if (!enlisted) {
@@ -169,9 +268,27 @@ int Await(ApiQueue& q, std::unique_lock<std::mutex>& lock, Waiter& w,
       }
       q.waiters().Add(&w);
       enlisted = true;
+      // Level-triggered re-arming and the closed-fd sweep of readiness origins; may ready
+      // events, so look again before sleeping.
+      q.core().BeforeWait();
+      continue;
     }
     w.notified = false;
-    q.waiters().Block(lock, w, deadline, q.core());
+    std::optional<int64_t> until = deadline;
+    if (q.waiters().ClaimDriver(&w)) {
+      if (std::optional<int64_t> timer = q.core().NextTimerDeadline()) {
+        until = until ? std::min(*until, *timer) : *timer;
+      }
+      if (q.poller() != nullptr) {
+        q.core().BeforeWait();
+        if (w.interrupted || WaitList::Satisfied(w, q.core())) continue;
+        q.DriverPoll(until);
+        continue;
+      }
+    }
+    lock.unlock();
+    WaitList::Sleep(w, until);
+    lock.lock();
   }
   if (enlisted) q.waiters().Remove(&w, q.core());
   return rc;
@@ -183,16 +300,29 @@ bool Expired(const std::optional<int64_t>& deadline) {
 
 }  // namespace
 
+long StartAio(int kevent_fd, std::unique_ptr<AioOperation> op) {
+  std::shared_ptr<ApiQueue> q = Queues().Find(kevent_fd);
+  if (q == nullptr) return -EBADF;
+  QueueLock lock(*q);
+  if (q->closed) return -EBADF;
+  try {
+    return q->core().StartAio(std::move(op));
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+}
+
 int BlockedWaitersForTesting(int fd) {
   std::shared_ptr<ApiQueue> q = Queues().Find(fd);
   if (q == nullptr) return -1;
-  std::lock_guard lock(q->mu);
+  QueueLock lock(*q);
   return static_cast<int>(q->waiters().size());
 }
 
 }  // namespace kev::kevent_internal
 
 using kev::kevent_internal::ApiQueue;
+using kev::kevent_internal::QueueLock;
 using kev::kevent_internal::Queues;
 using kev::kevent_internal::Waiter;
 
@@ -220,7 +350,7 @@ int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukevent* arg) 
   if (cmd > KEVENT_CTL_READY) return -EINVAL;
   if (num > 0 && arg == nullptr) return -EFAULT;
   if (num > static_cast<unsigned>(std::numeric_limits<int>::max())) return -EINVAL;
-  std::lock_guard lock(q->mu);
+  QueueLock lock(*q);
   if (q->closed) return -EBADF;
   if (cmd == KEVENT_CTL_READY && num == 0) {
     q->waiters().InterruptOne();
@@ -246,7 +376,7 @@ int kevent_get_events(int fd, unsigned int min_nr, unsigned int max_nr, struct t
   if (!kev::kevent_internal::ToDeadline(timeout, flags, &deadline)) return -EINVAL;
   if (min_nr > max_nr) min_nr = max_nr;  // cannot return more than max_nr anyway
 
-  std::unique_lock lock(q->mu);
+  QueueLock lock(*q);
   Waiter w;
   w.kind = Waiter::Kind::kEvents;
   size_t n = 0;
@@ -273,7 +403,7 @@ int kevent_wait(int fd, unsigned int num, unsigned int old_uidx, struct timespec
   std::optional<int64_t> deadline;
   if (!kev::kevent_internal::ToDeadline(timeout, flags, &deadline)) return -EINVAL;
 
-  std::unique_lock lock(q->mu);
+  QueueLock lock(*q);
   if (q->closed) return -EBADF;
   if (!q->core().ring().present()) return -EINVAL;
   Waiter w;
@@ -296,7 +426,7 @@ int kevent_wait(int fd, unsigned int num, unsigned int old_uidx, struct timespec
 int kevent_commit(int fd, unsigned int new_uidx, unsigned int over) {
   std::shared_ptr<ApiQueue> q = Queues().Find(fd);
   if (q == nullptr) return -EBADF;
-  std::lock_guard lock(q->mu);
+  QueueLock lock(*q);
   if (q->closed) return -EBADF;
   const int freed = q->core().ring().Commit(new_uidx, over);
   if (freed > 0) q->waiters().OnCommit(q->core());
@@ -306,7 +436,7 @@ int kevent_commit(int fd, unsigned int new_uidx, unsigned int over) {
 int kevent_close(int fd) {
   std::shared_ptr<ApiQueue> q = Queues().Take(fd);
   if (q == nullptr) return -EBADF;
-  std::lock_guard lock(q->mu);
+  QueueLock lock(*q);
   q->closed = true;
   q->waiters().WakeAll();
   q->core().Clear();

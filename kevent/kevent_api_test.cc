@@ -143,6 +143,7 @@ TEST_F(ApiTest, CtlProcessesEveryEntryInOrderWithItsOwnOutcome) {
   ukevent batch[6] = {Unotify(1), Unotify(1), Timer(0, 5), Unotify(2), Unotify(3), Unotify(4)};
   batch[2].type = KEVENT_NAIO;
   batch[3].type = KEVENT_SOCKET;
+  batch[3].id.raw[0] = static_cast<uint32_t>(fd_);  // an eventfd: not a socket
   batch[4].req_flags = 0x400;
   batch[5].req_flags = KEVENT_REQ_READY | KEVENT_REQ_ONESHOT;
   batch[5].ret_data[0] = 31;
@@ -153,7 +154,7 @@ TEST_F(ApiTest, CtlProcessesEveryEntryInOrderWithItsOwnOutcome) {
   EXPECT_EQ(batch[2].ret_flags, kBroken);
   EXPECT_EQ(batch[2].ret_data[0], static_cast<uint32_t>(EINVAL));
   EXPECT_EQ(batch[3].ret_flags, kBroken);
-  EXPECT_EQ(batch[3].ret_data[0], static_cast<uint32_t>(EOPNOTSUPP));
+  EXPECT_EQ(batch[3].ret_data[0], static_cast<uint32_t>(ENOTSOCK));
   EXPECT_EQ(batch[4].ret_flags, kBroken);
   EXPECT_EQ(batch[4].ret_data[0], static_cast<uint32_t>(EINVAL));
   EXPECT_EQ(batch[5].ret_flags, static_cast<uint32_t>(KEVENT_RET_DONE));  // done at once

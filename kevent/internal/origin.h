@@ -75,6 +75,14 @@ class Origin {
   // Readiness origins (SOCKET, PIPE, POLL) are level-triggered: a delivered request without
   // KEVENT_REQ_ET is checked again and re-delivered while its condition holds.
   virtual bool level_triggered() const { return false; }
+  // r was delivered (`delivered`: an ET request after its delivery) or found not ready by a
+  // re-check (LT re-check, LAST_CHECK), and waits for its next activity again: readiness
+  // origins make sure their poll covers it. Not called for ONESHOT or broken requests.
+  virtual void Rearm(Request& r, bool delivered) {}
+  // A thread is about to block on the queue (or the reactor to poll): refresh state that
+  // cannot be learnt from the poller (readiness origins: ET requests waiting for their
+  // condition to clear).
+  virtual void BeforeWait() {}
 };
 
 // The requests watching one origin object (kernel: struct kevent_storage).
@@ -91,6 +99,9 @@ class Storage {
   // Unlinks r if linked here; r.storage stays set so the queue can re-attach it.
   void Detach(Request& r);
   bool empty() const { return requests_.empty(); }
+  // Iteration over the attached requests (origins that dispatch activity themselves).
+  Request* first() const { return requests_.front(); }
+  Request* next(Request* r) const { return requests_.next(r); }
   size_t size() const { return requests_.size(); }
 
   // An activity with `event` bits: each request whose event mask intersects them is offered to

@@ -6,8 +6,12 @@
 #include <limits>
 #include <utility>
 
+#include "kevent/internal/aio_origin.h"
 #include "kevent/internal/check.h"
+#include "kevent/internal/pipe_origin.h"
+#include "kevent/internal/poll_origin.h"
 #include "kevent/internal/signal_origin.h"
+#include "kevent/internal/socket_origin.h"
 #include "kevent/internal/timer_origin.h"
 #include "kevent/internal/unotify_origin.h"
 
@@ -47,6 +51,10 @@ Queue::Queue(const QueueOptions& options)
       ring_(options.ring, options.ring_size) {
   origins_[KEVENT_TIMER] = std::make_unique<TimerOrigin>(context());
   origins_[KEVENT_UNOTIFY] = std::make_unique<UnotifyOrigin>();
+  origins_[KEVENT_SOCKET] = std::make_unique<SocketOrigin>(context());
+  origins_[KEVENT_PIPE] = std::make_unique<PipeOrigin>(context());
+  origins_[KEVENT_POLL] = std::make_unique<PollOrigin>(context());
+  origins_[KEVENT_AIO] = std::make_unique<AioOrigin>(context());
   origins_[KEVENT_SIGNAL] = std::make_unique<SignalOrigin>(context());
 }
 
@@ -255,6 +263,23 @@ void Queue::MarkReady(ukevent& uk) {
   uk.ret_flags = 0;
 }
 
+void Queue::MarkActive(Request& r, uint32_t count) {
+  KEV_CHECK(r.queue == this);
+  if (r.broken_errno != 0) return;
+  r.pending = SaturatingAdd(r.pending, count);
+  MakeReady(r);
+}
+
+void Queue::BeforeWait() {
+  for (auto& origin : origins_) {
+    if (origin != nullptr) origin->BeforeWait();
+  }
+}
+
+long Queue::StartAio(std::unique_ptr<AioOperation> op) {
+  return static_cast<AioOrigin*>(origins_[KEVENT_AIO].get())->Start(*this, std::move(op));
+}
+
 bool Queue::Activate(Request& r, uint32_t count) {
   KEV_CHECK(r.queue == this);
   if (r.broken_errno != 0) return true;
@@ -324,6 +349,7 @@ Request* Queue::PopDeliverable() {
     r->pending = 0;
     r->uk.ret_data[0] = r->uk.ret_data[1] = 0;
     if (r->storage != nullptr && !r->storage_hook.linked()) r->storage->Attach(*r);
+    OriginFor(r->uk.type)->Rearm(*r, /*delivered=*/false);
   }
   return nullptr;
 }
@@ -346,9 +372,12 @@ void Queue::Complete(Request& r) {
     return;
   }
   r.pending = 0;
-  if (OriginFor(r.uk.type)->level_triggered() && (r.uk.req_flags & KEVENT_REQ_ET) == 0) {
+  Origin* origin = OriginFor(r.uk.type);
+  if (origin->level_triggered() && (r.uk.req_flags & KEVENT_REQ_ET) == 0) {
     recheck_.PushBack(&r);
     r.on_recheck_list = true;
+  } else {
+    origin->Rearm(r, /*delivered=*/true);
   }
 }
 
@@ -364,6 +393,7 @@ void Queue::RunRechecks() {
       r->recheck = true;  // confirm again when it is taken: the user may have drained it
     }
     // rc == 0: stays in its storage; the next activity readies it.
+    if (rc == 0) OriginFor(r->uk.type)->Rearm(*r, /*delivered=*/false);
   }
 }
 

@@ -76,8 +76,13 @@ struct QueueOptions {
   unsigned ring_size = 0;
   Clock* clock = nullptr;             // null: MonotonicClock()
   QueueObserver* observer = nullptr;  // may be null
-  Poller* poller = nullptr;           // for OS-driven origins (next step); may be null
+  // For OS-driven origins (SOCKET, PIPE, POLL, AIO, SIGNAL...): null rejects them with
+  // EOPNOTSUPP. Must outlive the queue. Used only by the thread that owns the queue at that
+  // moment (the C API: the one holding its lock), like every other part of the queue.
+  Poller* poller = nullptr;
 };
+
+class AioOperation;
 
 class Queue final : private OriginContext {
  public:
@@ -122,8 +127,19 @@ class Queue final : private OriginContext {
   // condition holds adds `count` to r.pending and readies r (coalesced when already ready).
   // Returns true if r is ready (or broken) afterwards.
   bool Activate(Request& r, uint32_t count = 1);
+  // An activity the origin has already confirmed (e.g. from a poll report it just evaluated):
+  // readies r without asking Check again (each Check of a readiness origin is a syscall).
+  void MarkActive(Request& r, uint32_t count = 1);
   // The origin failed for r: BROKEN|DONE with `err` (positive errno), delivered once, removed.
   void Break(Request& r, int err);
+  // Call before blocking on the queue or polling its poller (see Origin::BeforeWait).
+  void BeforeWait();
+
+  // --- AIO (kevent/internal/aio_origin.h) -------------------------------------------------------
+  // Registers a KEVENT_AIO request with a fresh positive cookie (id.raw_u64 == ptr == cookie,
+  // ONESHOT) and starts `op` on the poller. Returns the cookie, or -EOPNOTSUPP without a
+  // poller. The queue owns `op` from now on.
+  long StartAio(std::unique_ptr<AioOperation> op);
   OriginContext& context() { return *this; }
 
   // --- State ------------------------------------------------------------------------------------

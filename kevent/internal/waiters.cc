@@ -25,30 +25,35 @@ void WaitList::Remove(Waiter* w, const Queue& q) {
   list_.Remove(w);
   if (driver_ != w) return;
   driver_ = list_.front();
-  if (driver_ != nullptr && q.NextTimerDeadline()) driver_->cv.notify_one();
+  if (driver_ != nullptr) Signal(*driver_);
 }
 
-void WaitList::Block(std::unique_lock<std::mutex>& lock, Waiter& w,
-                     std::optional<int64_t> deadline_ns, const Queue& q) {
-  if (driver_ == nullptr) driver_ = &w;
-  std::optional<int64_t> until = deadline_ns;
-  if (driver_ == &w) {
-    if (std::optional<int64_t> timer = q.NextTimerDeadline()) {
-      until = until ? std::min(*until, *timer) : *timer;
-    }
-  }
-  if (until) {
-    w.cv.wait_until(lock, ToTimePoint(*until));
+bool WaitList::ClaimDriver(Waiter* w) {
+  if (driver_ == nullptr) driver_ = w;
+  return driver_ == w;
+}
+
+void WaitList::Sleep(Waiter& w, std::optional<int64_t> until_ns) {
+  std::unique_lock lock(w.wake_mu);
+  if (until_ns) {
+    w.wake_cv.wait_until(lock, ToTimePoint(*until_ns), [&w] { return w.signaled; });
   } else {
-    w.cv.wait(lock);
+    w.wake_cv.wait(lock, [&w] { return w.signaled; });
   }
+  w.signaled = false;
+}
+
+void WaitList::Signal(Waiter& w) {
+  // Under the queue's lock: the waiter cannot leave (and destroy its wake-up) before this
+  // returns, because it must take the queue's lock to remove itself.
+  std::lock_guard lock(w.wake_mu);
+  w.signaled = true;
+  w.wake_cv.notify_one();
 }
 
 void WaitList::Notify(Waiter& w) {
   w.notified = true;
-  // Notified under the queue's mutex: the waiter cannot return (and destroy its condition
-  // variable) before this call ends.
-  w.cv.notify_one();
+  Signal(w);
 }
 
 void WaitList::OnEventReady(bool wake_all, const Queue& q) {
@@ -79,7 +84,7 @@ void WaitList::OnCommit(const Queue& q) {
 
 void WaitList::OnTimerArmed() {
   if (driver_ == nullptr) driver_ = list_.front();
-  if (driver_ != nullptr) driver_->cv.notify_one();
+  if (driver_ != nullptr) Signal(*driver_);
 }
 
 void WaitList::InterruptOne() {
