@@ -1,0 +1,249 @@
+// aio::SendFile on both backends (splice through a pipe on io_uring, sendfile(2) on epoll):
+// a 64 MiB file byte for byte, odd ranges, ordering with Write, and the failure cases (peer
+// gone, file truncated mid-transfer, bad descriptor, close during the transfer).
+#include "aio/sendfile.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "net/internal/test_loop.h"
+#include "net/listener.h"
+
+namespace kev::aio {
+namespace {
+
+using net::Connection;
+using net::internal::TestLoop;
+
+char PatternByte(size_t i) { return static_cast<char>((i * 131 + (i >> 12)) & 0xff); }
+
+// A temporary file of `size` pattern bytes; the descriptor is opened read-write.
+class TempFile {
+ public:
+  explicit TempFile(size_t size) {
+    const char* dir = std::getenv("TEST_TMPDIR");
+    path_ = std::string(dir != nullptr ? dir : "/tmp") + "/sendfile_XXXXXX";
+    fd_ = mkstemp(path_.data());
+    EXPECT_GE(fd_, 0);
+    std::string chunk(1 << 20, '\0');
+    for (size_t off = 0; off < size; off += chunk.size()) {
+      size_t n = std::min(chunk.size(), size - off);
+      for (size_t i = 0; i < n; ++i) chunk[i] = PatternByte(off + i);
+      EXPECT_EQ(pwrite(fd_, chunk.data(), n, static_cast<off_t>(off)), static_cast<ssize_t>(n));
+    }
+  }
+  ~TempFile() {
+    close(fd_);
+    unlink(path_.c_str());
+  }
+  int fd() const { return fd_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+std::string Expected(size_t offset, size_t count) {
+  std::string s(count, '\0');
+  for (size_t i = 0; i < count; ++i) s[i] = PatternByte(offset + i);
+  return s;
+}
+
+Future<std::string> ReadToEnd(Connection* c) {
+  std::string out;
+  while (true) {
+    std::span<const std::byte> data = co_await c->ReadSome();
+    if (data.empty()) break;
+    out.append(reinterpret_cast<const char*>(data.data()), data.size());
+    c->Consume(data.size());
+  }
+  co_return out;
+}
+
+struct Range {
+  off_t offset;
+  size_t count;
+};
+
+// Writes "<i>" before each range, then "END", then closes.
+Future<size_t> ServeRanges(Connection* c, int fd, std::vector<Range> ranges) {
+  size_t total = 0;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    co_await c->Write("<" + std::to_string(i) + ">");
+    total += co_await SendFile(*c, fd, ranges[i].offset, ranges[i].count);
+  }
+  co_await c->Write("END");
+  co_await c->Flush();
+  co_await c->ShutdownOutput();
+  co_return total;
+}
+
+class SendFileTest : public testing::TestWithParam<PollerBackend> {
+ protected:
+  // A connected pair: server_ (accepted) and client_.
+  void Connect(net::SocketOptions client_options = {}, net::SocketOptions server_options = {}) {
+    net::ListenOptions options;
+    options.connection_options = server_options;
+    listener_ = net::Listen(net::SocketAddress::Loopback4(0), options);
+    Future<Connection> accepted = listener_.Accept();
+    client_ = loop_.Run(net::Connect(listener_.local_address(), client_options));
+    server_ = loop_.Run(std::move(accepted));
+  }
+  // Turns the loop until `f` stops making progress for a while (the transfer stalls).
+  template <class T>
+  void TurnUntilStalled(const Future<T>& f) {
+    for (int i = 0; i < 50 && !f.Available(); ++i) loop_.Turn();
+  }
+
+  TestLoop loop_{GetParam()};
+  net::Listener listener_;
+  Connection server_;
+  Connection client_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, SendFileTest,
+                         testing::Values(PollerBackend::kIoUring, PollerBackend::kEpoll),
+                         net::internal::BackendName);
+
+TEST_P(SendFileTest, SixtyFourMebibytesByteForByte) {
+  constexpr size_t kSize = 64 << 20;
+  TempFile file(kSize);
+  net::SocketOptions big_input;
+  big_input.input_buffer_size = 256 * 1024;
+  Connect(big_input);
+  Future<std::string> received = ReadToEnd(&client_);
+  EXPECT_EQ(loop_.Run(ServeRanges(&server_, file.fd(), {{0, kSize}})), kSize);
+  std::string got = loop_.Run(std::move(received));
+  ASSERT_EQ(got.size(), 3 + kSize + 3);
+  EXPECT_EQ(got.substr(0, 3), "<0>");
+  EXPECT_TRUE(got.compare(3, kSize, Expected(0, kSize)) == 0) << "file bytes differ";
+  EXPECT_EQ(got.substr(3 + kSize), "END");
+}
+
+TEST_P(SendFileTest, OddRangesInOrderWithWrites) {
+  constexpr size_t kSize = 3 << 20;
+  TempFile file(kSize);
+  Connect();
+  std::vector<Range> ranges = {{0, 1},         {1, 1},       {4095, 3},         {12345, 100001},
+                               {kSize - 7, 7}, {65535, 1 << 20}, {777, kSize - 777}};
+  std::string expected;
+  size_t total = 0;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    expected += "<" + std::to_string(i) + ">" + Expected(ranges[i].offset, ranges[i].count);
+    total += ranges[i].count;
+  }
+  expected += "END";
+  Future<std::string> received = ReadToEnd(&client_);
+  EXPECT_EQ(loop_.Run(ServeRanges(&server_, file.fd(), ranges)), total);
+  std::string got = loop_.Run(std::move(received));
+  ASSERT_EQ(got.size(), expected.size());
+  EXPECT_TRUE(got == expected);
+}
+
+TEST_P(SendFileTest, WritesDuringTheTransferGoAfterIt) {
+  TempFile file(1 << 20);
+  Connect();
+  Future<std::string> received = ReadToEnd(&client_);
+  loop_.Run(server_.Write("before|"));
+  Future<size_t> sent = SendFile(server_, file.fd(), 10, 500000);
+  loop_.Run(server_.Write("|after"));  // written while the transfer runs: held until it ends
+  EXPECT_EQ(loop_.Run(std::move(sent)), 500000u);
+  loop_.Run(server_.ShutdownOutput());
+  EXPECT_TRUE(loop_.Run(std::move(received)) == "before|" + Expected(10, 500000) + "|after");
+}
+
+TEST_P(SendFileTest, PeerClosingMidTransferFails) {
+  TempFile file(64 << 20);
+  net::SocketOptions small;
+  small.receive_buffer_size = 64 * 1024;
+  Connect(small, small);
+  Future<size_t> sent = SendFile(server_, file.fd(), 0, 64 << 20);
+  TurnUntilStalled(sent);
+  std::span<const std::byte> some = loop_.Run(client_.ReadSome());
+  EXPECT_FALSE(some.empty());
+  linger reset{1, 0};
+  setsockopt(client_.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  loop_.Run(client_.Close());  // RST: the server's next splice/sendfile fails
+  try {
+    loop_.Run(std::move(sent));
+    ADD_FAILURE() << "transfer to a vanished peer succeeded";
+  } catch (const std::system_error& e) {
+    EXPECT_TRUE(e.code().value() == EPIPE || e.code().value() == ECONNRESET) << e.what();
+  }
+  EXPECT_THROW(loop_.Run(server_.Write("x")), std::system_error);  // output is broken now
+}
+
+Future<int> SendAndReport(Connection* c, int fd, size_t count) {
+  int error = 0;
+  try {
+    co_await SendFile(*c, fd, 0, count);
+  } catch (const std::system_error& e) {
+    error = e.code().value();
+  }
+  co_await c->Close();
+  co_return error;
+}
+
+TEST_P(SendFileTest, FileTruncatedMidTransferFailsInsteadOfHanging) {
+  constexpr size_t kSize = 32 << 20;
+  TempFile file(kSize);
+  net::SocketOptions small;
+  small.receive_buffer_size = 64 * 1024;
+  small.send_buffer_size = 64 * 1024;
+  Connect(small, small);
+  Future<int> result = SendAndReport(&server_, file.fd(), kSize);
+  TurnUntilStalled(result);
+  ASSERT_FALSE(result.Available()) << "the transfer should be stalled on the unread socket";
+  ASSERT_EQ(ftruncate(file.fd(), 1 << 20), 0);
+  std::string got = loop_.Run(ReadToEnd(&client_));
+  EXPECT_EQ(loop_.Run(std::move(result)), ENODATA);
+  EXPECT_LT(got.size(), kSize);
+  EXPECT_TRUE(got == Expected(0, got.size())) << "bytes sent before the truncation are intact";
+}
+
+TEST_P(SendFileTest, BadFileDescriptor) {
+  Connect();
+  try {
+    loop_.Run(SendFile(server_, 1 << 20, 0, 100));
+    ADD_FAILURE();
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EBADF);
+  }
+  EXPECT_THROW(loop_.Run(SendFile(server_, -1, 0, 100)), std::system_error);
+  Connection none;
+  EXPECT_THROW(loop_.Run(SendFile(none, 0, 0, 1)), std::system_error);
+  EXPECT_EQ(loop_.Run(SendFile(client_, 0, 0, 0)), 0u);  // nothing to send
+}
+
+TEST_P(SendFileTest, CloseDuringTransferCancelsIt) {
+  TempFile file(32 << 20);
+  net::SocketOptions small;
+  small.receive_buffer_size = 64 * 1024;
+  Connect(small, small);
+  Future<size_t> sent = SendFile(server_, file.fd(), 0, 32 << 20);
+  TurnUntilStalled(sent);
+  ASSERT_FALSE(sent.Available());
+  loop_.Run(server_.Close());
+  try {
+    loop_.Run(std::move(sent));
+    ADD_FAILURE() << "transfer survived Close()";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ECANCELED);
+  }
+  loop_.Run(client_.Close());
+  loop_.Run(listener_.Close());
+  loop_.Drain();
+  EXPECT_EQ(loop_.poller().InFlight(), 0u);
+}
+
+}  // namespace
+}  // namespace kev::aio
