@@ -1,0 +1,140 @@
+// The httpd server: one ShardServer per shard, each with its own SO_REUSEPORT listener, file
+// cache, metrics and access-log buffer, serving connections as coroutines.
+//
+// A connection's life (ServeConnection): read until the parser has a complete request head
+// (bounded by --header-timeout from the first byte, or --keepalive-timeout while idle between
+// requests), answer it with the Handler, drain any request body, and go on with the next
+// (pipelined) request already buffered. Responses held in memory are batched into one write
+// (up to --max-pipelined of them); a file body is sent with aio::SendFile after its head. A
+// client that vanishes fails only its own coroutine. Timeouts are enforced by one periodic
+// sweep per shard over the shard's connections (a per-connection deadline store per request,
+// no timer per read), which closes an expired connection: its pending read or send fails and
+// the coroutine ends.
+//
+// Shutdown (Drain): the listener is closed, idle connections are closed at once, busy ones
+// finish their current response with "Connection: close"; whatever is left after the drain
+// timeout is closed.
+//
+// Example (what main.cc does, on shard 0 inside App::Run):
+//   kev::Sharded<ShardServer> servers;
+//   co_await servers.Start(options, root_fd, sink, &servers);
+//   uint16_t port = co_await servers.InvokeOn(0, [](ShardServer& s) { return s.Listen(0); });
+//   co_await servers.InvokeOnAll([port](ShardServer& s) { s.Listen(port); s.StartAccepting(); });
+//   ... wait for SIGTERM ...
+//   co_await servers.InvokeOnAll([](ShardServer& s) { return s.Drain(); });
+//   co_await servers.Stop();
+//
+// Threading: a ShardServer lives on, and is only touched by, its own shard.
+
+#ifndef KEV_APPS_HTTPD_SERVER_H_
+#define KEV_APPS_HTTPD_SERVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/httpd/access_log.h"
+#include "apps/httpd/file_cache.h"
+#include "apps/httpd/handler.h"
+#include "apps/httpd/metrics.h"
+#include "apps/httpd/request_parser.h"
+#include "net/connection.h"
+#include "net/listener.h"
+#include "reactor/future.h"
+#include "reactor/smp.h"
+#include "reactor/timer.h"
+
+namespace kev::httpd {
+
+// Everything the flags configure (see docs/httpd.md for each).
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8080;
+  std::string root;  // absolute, resolved
+  bool autoindex = false;
+  std::string access_log;  // "" off, "-" stdout, else a file
+  ParserLimits limits;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds keepalive_timeout{60000};
+  std::chrono::milliseconds send_timeout{60000};
+  std::chrono::milliseconds drain_timeout{10000};
+  uint32_t max_connections = 10000;  // per shard
+  uint32_t max_pipelined = 16;
+  bool metrics = true;
+  bool status_page = true;
+  FileCacheOptions file_cache;
+};
+
+class ShardServer {
+ public:
+  // `root_fd` (a directory, not owned) and `sink` (may be null) are shared by all shards;
+  // `all` is the Sharded container, for gathering every shard's metrics.
+  ShardServer(ServerOptions options, int root_fd, std::shared_ptr<AccessLogSink> sink,
+              Sharded<ShardServer>* all);
+  ~ShardServer();
+  ShardServer(const ShardServer&) = delete;
+  ShardServer& operator=(const ShardServer&) = delete;
+
+  // Binds this shard's listener to options.address:`port` (0: any free port). Returns the
+  // bound port. Throws std::system_error (EADDRINUSE...).
+  uint16_t Listen(uint16_t port);
+  // Starts the accept loop (runs until Drain() or Stop()).
+  void StartAccepting();
+  // Graceful shutdown of this shard (see the file comment). Resolves when every connection is
+  // closed; never fails.
+  Future<void> Drain();
+  // For Sharded::Stop(): drains with a zero timeout if Drain() was not called.
+  Future<void> Stop();
+
+  // A copy of this shard's counters, with the reactor's numbers filled in.
+  ShardMetrics Snapshot() const;
+
+ private:
+  enum class Phase : uint8_t { kIdle, kHead, kBody, kResponse };
+  // One per live connection, in its coroutine frame (a stable address), linked into slots_.
+  struct Slot {
+    net::Connection* conn = nullptr;
+    int64_t deadline_ns = 0;  // CLOCK_MONOTONIC_COARSE
+    Phase phase = Phase::kIdle;
+    bool expired = false;     // closed by the sweep (a timeout) or by the drain
+    Slot* prev = nullptr;
+    Slot* next = nullptr;
+  };
+
+  Future<void> AcceptLoop();
+  Future<void> ServeConnection(net::Connection conn);
+  Future<void> Converse(net::Connection& conn, Slot& slot);
+  Future<std::vector<ShardMetrics>> GatherMetrics();
+  void Sweep();
+  void Expire(Slot& slot);
+  void Link(Slot* slot);
+  void Unlink(Slot* slot);
+  void MaybeFinishDrain();
+
+  const ServerOptions options_;
+  const int root_fd_;
+  Sharded<ShardServer>* const all_;
+  const int64_t started_ns_;
+  FileCache cache_;
+  Handler handler_;
+  std::unique_ptr<AccessLog> log_;
+  ShardMetrics metrics_;
+  net::Listener listener_;
+  Future<void> accept_loop_;
+  Timer sweep_timer_;
+  Timer log_timer_;
+  Slot* slots_ = nullptr;  // intrusive list head
+  bool accepting_ = false;
+  bool draining_ = false;
+  std::unique_ptr<Promise<void>> drained_;  // resolved when the last connection leaves
+};
+
+// Current time helpers (vDSO clock reads, no syscall).
+int64_t MonotonicCoarseNs();
+int64_t RealtimeSeconds();
+
+}  // namespace kev::httpd
+
+#endif  // KEV_APPS_HTTPD_SERVER_H_
