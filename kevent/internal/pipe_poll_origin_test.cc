@@ -1,0 +1,194 @@
+// PIPE and POLL origins through the C API, on both backends.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "kevent/internal/fd_origin_fixture.h"
+#include "kevent/internal/poll_origin.h"
+#include "kevent/kevent.h"
+
+namespace kev::kevent_internal::test {
+namespace {
+
+using PipeTest = OriginTest;
+using PollTest = OriginTest;
+
+TEST_P(PipeTest, ReadEndBecomesReadableAndWriteEndIsWritable) {
+  int p[2];
+  Pipe(p);
+  EXPECT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV)).ret_flags, 0u);
+  ukevent w = Add(Req(KEVENT_PIPE, p[1], KEVENT_SOCKET_SEND, KEVENT_REQ_ONESHOT));
+  EXPECT_EQ(w.ret_flags, kDone);
+  EXPECT_EQ(w.ret_data[0], static_cast<uint32_t>(KEVENT_SOCKET_SEND));
+  EXPECT_EQ(w.ret_data[1], 0u);
+  Write(p[1], "data");
+  std::vector<ukevent> ev = Get(1, kLong);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, static_cast<uint32_t>(KEVENT_PIPE));
+  EXPECT_EQ(ev[0].ret_data[0], static_cast<uint32_t>(KEVENT_SOCKET_RECV));
+  EXPECT_EQ(ev[0].ret_data[1], 0u);
+  EXPECT_EQ(Drain(p[0]), "data");
+  EXPECT_TRUE(Get(1, kBrief).empty());
+}
+
+TEST_P(PipeTest, FullPipeBecomesWritableWhenRead) {
+  int p[2];
+  Pipe(p);
+  const std::string chunk(65536, 'q');
+  while (write(p[1], chunk.data(), chunk.size()) > 0) {
+  }
+  EXPECT_EQ(Add(Req(KEVENT_PIPE, p[1], KEVENT_SOCKET_SEND)).ret_flags, 0u);
+  EXPECT_TRUE(Get(1, kBrief).empty());
+  Drain(p[0]);
+  std::vector<ukevent> ev = Get(1, kLong);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ret_data[0], static_cast<uint32_t>(KEVENT_SOCKET_SEND));
+}
+
+TEST_P(PipeTest, WriterClosedMakesRecvReadyWithTheClosedBit) {
+  int p[2];
+  Pipe(p);
+  Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV));
+  CloseNow(p[1]);
+  std::vector<ukevent> ev = Get(1, kLong);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ret_data[0], static_cast<uint32_t>(KEVENT_SOCKET_RECV));
+  EXPECT_EQ(ev[0].ret_data[1] & 1u, 1u);
+}
+
+TEST_P(PipeTest, ReaderClosedMakesSendReadyWithTheClosedBit) {
+  int p[2];
+  Pipe(p);
+  const std::string chunk(65536, 'q');
+  while (write(p[1], chunk.data(), chunk.size()) > 0) {
+  }
+  Add(Req(KEVENT_PIPE, p[1], KEVENT_SOCKET_SEND));
+  CloseNow(p[0]);
+  std::vector<ukevent> ev = Get(1, kLong);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ret_data[1] & 1u, 1u);
+}
+
+TEST_P(PipeTest, FifoWorksLikeAPipe) {
+  char dir[] = "/tmp/kev_fifo_XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/fifo";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  int r = Own(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_GE(r, 0);
+  int w = Own(open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_GE(w, 0);
+  unlink(path.c_str());
+  rmdir(dir);
+  EXPECT_EQ(Add(Req(KEVENT_PIPE, r, KEVENT_SOCKET_RECV)).ret_flags, 0u);
+  Write(w, "fifo");
+  std::vector<ukevent> ev = Get(1, kLong);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(Drain(r), "fifo");
+}
+
+TEST_P(PipeTest, NonFifoFdsAreRejected) {
+  int sv[2];
+  SocketPair(sv);
+  EXPECT_EQ(Add(Req(KEVENT_PIPE, sv[0], KEVENT_SOCKET_RECV)).ret_data[0],
+            static_cast<uint32_t>(EINVAL));
+  FILE* f = tmpfile();
+  ASSERT_NE(f, nullptr);
+  ukevent uk = Add(Req(KEVENT_PIPE, fileno(f), KEVENT_SOCKET_RECV));
+  EXPECT_EQ(uk.ret_flags, kBrokenDone);
+  EXPECT_EQ(uk.ret_data[0], static_cast<uint32_t>(EINVAL));
+  fclose(f);
+  int p[2];
+  Pipe(p);
+  EXPECT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_ACCEPT)).ret_data[0],
+            static_cast<uint32_t>(EINVAL));
+  EXPECT_EQ(Add(Req(KEVENT_PIPE, 100000, KEVENT_SOCKET_RECV)).ret_data[0],
+            static_cast<uint32_t>(EBADF));
+}
+
+TEST(PollBitsTest, KeventBitsMapToPollBitsAndBack) {
+  EXPECT_EQ(KeventToPollBits(KEVENT_POLL_POLLIN | KEVENT_POLL_POLLOUT), POLLIN | POLLOUT);
+  EXPECT_EQ(KeventToPollBits(KEVENT_POLL_POLLRDHUP | KEVENT_POLL_POLLPRI), POLLRDHUP | POLLPRI);
+  EXPECT_EQ(PollToKeventBits(POLLHUP | POLLERR | POLLRDNORM),
+            KEVENT_POLL_POLLHUP | KEVENT_POLL_POLLERR | KEVENT_POLL_POLLRDNORM);
+  EXPECT_EQ(PollToKeventBits(POLLWRBAND | POLLMSG), KEVENT_POLL_POLLWRBAND | KEVENT_POLL_POLLMSG);
+}
+
+TEST_P(PollTest, EventfdInAndOut) {
+  int efd = Own(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  EXPECT_EQ(Add(Req(KEVENT_POLL, efd, KEVENT_POLL_POLLIN, 0, 1)).ret_flags, 0u);
+  // An eventfd reports POLLOUT, not WRNORM: only the bits that hold come back.
+  ukevent out = Add(Req(KEVENT_POLL, efd, KEVENT_POLL_POLLOUT | KEVENT_POLL_POLLWRNORM,
+                        KEVENT_REQ_ONESHOT, 2));
+  EXPECT_EQ(out.ret_flags, kDone);
+  EXPECT_EQ(out.ret_data[0], static_cast<uint32_t>(KEVENT_POLL_POLLOUT));
+  uint64_t one = 1;
+  ASSERT_EQ(write(efd, &one, sizeof(one)), 8);
+  std::vector<ukevent> ev = Get(1, kLong);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].user[0], 1u);
+  EXPECT_EQ(ev[0].ret_data[0], static_cast<uint32_t>(KEVENT_POLL_POLLIN));
+  EXPECT_EQ(Get(1, kLong).size(), 1u);  // level-triggered: still readable
+  ASSERT_EQ(read(efd, &one, sizeof(one)), 8);
+  EXPECT_TRUE(Get(1, kBrief).empty());
+}
+
+TEST_P(PollTest, PipeReadBitsAndHangUp) {
+  int p[2];
+  Pipe(p);
+  Add(Req(KEVENT_POLL, p[0], KEVENT_POLL_POLLIN | KEVENT_POLL_POLLRDNORM | KEVENT_POLL_POLLPRI));
+  Write(p[1], "x");
+  std::vector<ukevent> ev = Get(1, kLong);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ret_data[0], static_cast<uint32_t>(KEVENT_POLL_POLLIN | KEVENT_POLL_POLLRDNORM));
+  Drain(p[0]);
+  EXPECT_TRUE(Get(1, kBrief).empty());
+  CloseNow(p[1]);  // HUP is reported although only IN/RDNORM/PRI were asked for
+  ev = Get(1, kLong);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ret_data[0] & KEVENT_POLL_POLLHUP, static_cast<uint32_t>(KEVENT_POLL_POLLHUP));
+}
+
+TEST_P(PollTest, SocketRdHup) {
+  int sv[2];
+  SocketPair(sv);
+  Add(Req(KEVENT_POLL, sv[0], KEVENT_POLL_POLLRDHUP));
+  EXPECT_TRUE(Get(1, kBrief).empty());
+  shutdown(sv[1], SHUT_WR);
+  std::vector<ukevent> ev = Get(1, kLong);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ret_data[0] & KEVENT_POLL_POLLRDHUP, static_cast<uint32_t>(KEVENT_POLL_POLLRDHUP));
+}
+
+TEST_P(PollTest, RejectsEmptyAndUnknownBits) {
+  int efd = Own(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  EXPECT_EQ(Add(Req(KEVENT_POLL, efd, 0)).ret_data[0], static_cast<uint32_t>(EINVAL));
+  EXPECT_EQ(Add(Req(KEVENT_POLL, efd, 0x800)).ret_data[0], static_cast<uint32_t>(EINVAL));
+  EXPECT_EQ(Add(Req(KEVENT_POLL, efd, KEVENT_POLL_POLLREMOVE)).ret_data[0],
+            static_cast<uint32_t>(EINVAL));
+  EXPECT_EQ(Add(Req(KEVENT_POLL, 100000, KEVENT_POLL_POLLIN)).ret_data[0],
+            static_cast<uint32_t>(EBADF));
+}
+
+TEST_P(PollTest, ClosedFdBreaksTheRequest) {
+  int efd = Own(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  Add(Req(KEVENT_POLL, efd, KEVENT_POLL_POLLIN));
+  CloseNow(efd);
+  std::vector<ukevent> ev = Get(1, kLong);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].ret_flags, kBrokenDone);
+  EXPECT_EQ(ev[0].ret_data[0], static_cast<uint32_t>(EBADF));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, PipeTest, ::testing::Values("io_uring", "epoll"));
+INSTANTIATE_TEST_SUITE_P(Backends, PollTest, ::testing::Values("io_uring", "epoll"));
+
+}  // namespace
+}  // namespace kev::kevent_internal::test
