@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -60,6 +61,20 @@ PipePool& ThreadPipePool() {
   return pool;
 }
 
+// splice(2) and sendfile(2) into a socket whose peer is gone raise SIGPIPE (they cannot take
+// MSG_NOSIGNAL). Ignore it process-wide, once, unless the program installed its own handler.
+void IgnoreSigpipeOnce() {
+  static const bool done = [] {
+    struct sigaction current {};
+    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
+        (current.sa_flags & SA_SIGINFO) == 0) {
+      signal(SIGPIPE, SIG_IGN);
+    }
+    return true;
+  }();
+  (void)done;
+}
+
 // Linux caps one splice/sendfile call at this many bytes.
 constexpr size_t kMaxChunk = 0x7ffff000;
 
@@ -75,6 +90,7 @@ SendFileEngine::~SendFileEngine() {
 void SendFileEngine::Start(Poller& poller, int sock, int file, off_t offset, size_t count,
                            std::span<const std::byte> header, DoneFn done, void* arg,
                            bool inline_ok, Mode mode) {
+  IgnoreSigpipeOnce();
   poller_ = &poller;
   sock_ = sock;
   file_ = file;
