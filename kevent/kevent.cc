@@ -34,6 +34,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "kevent/internal/aio_origin.h"
 #include "kevent/internal/kevent_testing.h"
+#include "kevent/internal/posix_timer_origin.h"
 #include "kevent/internal/queue.h"
 #include "kevent/internal/waiters.h"
 #include "kevent/poller.h"
@@ -443,20 +444,35 @@ int kevent_close(int fd) {
   return 0;
 }
 
+// The POSIX timers live in the queue's POSIX_TIMER origin (kevent/internal/posix_timer_origin.h),
+// reached under the queue's lock like every other call.
 long kevent_posix_timer_create(int fd, clockid_t clock, void* ptr) {
-  if (Queues().Find(fd) == nullptr) return -EBADF;
-  return -EOPNOTSUPP;  // POSIX_TIMER arrives with the OS-driven origins
+  std::shared_ptr<ApiQueue> q = Queues().Find(fd);
+  if (q == nullptr) return -EBADF;
+  QueueLock lock(*q);
+  if (q->closed) return -EBADF;
+  try {
+    return kev::kevent_internal::PosixTimerCreate(q->core(), clock, ptr);
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
 }
 
 int kevent_posix_timer_settime(int fd, long timer, int flags, const struct itimerspec* value,
                                struct itimerspec* old) {
-  if (Queues().Find(fd) == nullptr) return -EBADF;
-  return -EOPNOTSUPP;
+  std::shared_ptr<ApiQueue> q = Queues().Find(fd);
+  if (q == nullptr) return -EBADF;
+  QueueLock lock(*q);
+  if (q->closed) return -EBADF;
+  return kev::kevent_internal::PosixTimerSetTime(q->core(), timer, flags, value, old);
 }
 
 int kevent_posix_timer_delete(int fd, long timer) {
-  if (Queues().Find(fd) == nullptr) return -EBADF;
-  return -EOPNOTSUPP;
+  std::shared_ptr<ApiQueue> q = Queues().Find(fd);
+  if (q == nullptr) return -EBADF;
+  QueueLock lock(*q);
+  if (q->closed) return -EBADF;
+  return kev::kevent_internal::PosixTimerDelete(q->core(), timer);
 }
 
 }  // extern "C"

@@ -543,14 +543,4 @@ TEST(CloseTest, FdNumberReusedAfterPlainCloseGetsAFreshQueue) {
   EXPECT_EQ(kevent_close(again), 0);
 }
 
-TEST(PosixTimerTest, NotYetImplemented) {
-  const int fd = kevent_init(nullptr, 0, 0);
-  ASSERT_GE(fd, 0);
-  EXPECT_EQ(kevent_posix_timer_create(fd, CLOCK_MONOTONIC, nullptr), -EOPNOTSUPP);
-  EXPECT_EQ(kevent_posix_timer_settime(fd, 0, 0, nullptr, nullptr), -EOPNOTSUPP);
-  EXPECT_EQ(kevent_posix_timer_delete(fd, 0), -EOPNOTSUPP);
-  EXPECT_EQ(kevent_posix_timer_create(-1, CLOCK_MONOTONIC, nullptr), -EBADF);
-  kevent_close(fd);
-}
-
 }  // namespace

@@ -8,8 +8,10 @@
 
 #include "kevent/internal/aio_origin.h"
 #include "kevent/internal/check.h"
+#include "kevent/internal/inode_origin.h"
 #include "kevent/internal/pipe_origin.h"
 #include "kevent/internal/poll_origin.h"
+#include "kevent/internal/posix_timer_origin.h"
 #include "kevent/internal/signal_origin.h"
 #include "kevent/internal/socket_origin.h"
 #include "kevent/internal/timer_origin.h"
@@ -56,6 +58,8 @@ Queue::Queue(const QueueOptions& options)
   origins_[KEVENT_POLL] = std::make_unique<PollOrigin>(context());
   origins_[KEVENT_AIO] = std::make_unique<AioOrigin>(context());
   origins_[KEVENT_SIGNAL] = std::make_unique<SignalOrigin>(context());
+  origins_[KEVENT_INODE] = std::make_unique<InodeOrigin>(context());
+  origins_[KEVENT_POSIX_TIMER] = std::make_unique<PosixTimerOrigin>(context());
 }
 
 Queue::~Queue() { Clear(); }

@@ -141,6 +141,9 @@ class Queue final : private OriginContext {
   // poller. The queue owns `op` from now on.
   long StartAio(std::unique_ptr<AioOperation> op);
   OriginContext& context() { return *this; }
+  // The origin of `type` (nullptr if none), for entry points that act on one origin directly
+  // (kevent_posix_timer_*: kevent/internal/posix_timer_origin.h).
+  Origin* origin(uint32_t type) const { return OriginFor(type); }
 
   // --- State ------------------------------------------------------------------------------------
   size_t ready_count() const { return ready_.size(); }
