@@ -28,6 +28,7 @@
 enum { kBufSize = 65536, kMaxEvents = 64 };
 
 struct conn {
+  struct conn *prev, *next; /* every open connection, to release them at exit */
   int fd;
   size_t pending; /* bytes in out[] not yet written back */
   size_t offset;
@@ -35,6 +36,25 @@ struct conn {
 };
 
 static int sig_pipe[2] = {-1, -1};
+static struct conn conns = {&conns, &conns, -1, 0, 0, {0}}; /* list head */
+
+static struct conn *conn_new(int fd) {
+  struct conn *c = calloc(1, sizeof(*c));
+  if (c == NULL) return NULL;
+  c->fd = fd;
+  c->next = &conns;
+  c->prev = conns.prev;
+  conns.prev->next = c;
+  conns.prev = c;
+  return c;
+}
+
+static void conn_free(struct conn *c) {
+  c->prev->next = c->next;
+  c->next->prev = c->prev;
+  close(c->fd);
+  free(c);
+}
 
 static void on_sigterm(int signo) {
   (void)signo;
@@ -67,8 +87,7 @@ static void ctl(int kfd, unsigned cmd, struct ukevent *uk) {
 static void drop(int kfd, struct conn *c, unsigned event) {
   struct ukevent uk = request(KEVENT_SOCKET, c->fd, event, c);
   kevent_ctl(kfd, KEVENT_CTL_REMOVE, 1, &uk); /* BROKEN if the origin already broke it: fine */
-  close(c->fd);
-  free(c);
+  conn_free(c);
 }
 
 /* Writes c->out; returns 0 when empty, 1 when the socket is full, -1 on error. */
@@ -119,9 +138,8 @@ static void on_accept(int kfd, int listener) {
       if (errno != EAGAIN && errno != ECONNABORTED) die("accept4", errno);
       return;
     }
-    struct conn *c = calloc(1, sizeof(*c));
+    struct conn *c = conn_new(fd);
     if (c == NULL) die("calloc", ENOMEM);
-    c->fd = fd;
     struct ukevent uk = request(KEVENT_SOCKET, fd, KEVENT_SOCKET_RECV, c);
     ctl(kfd, KEVENT_CTL_ADD, &uk);
     if (uk.ret_flags & KEVENT_RET_DONE) on_recv(kfd, c); /* data was already there */
@@ -184,11 +202,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n && running; ++i) {
       const struct ukevent *e = &ev[i];
       if (e->ret_flags & KEVENT_RET_BROKEN) {
-        if (e->ptr != NULL) {
-          struct conn *c = e->ptr;
-          close(c->fd);
-          free(c);
-        }
+        if (e->ptr != NULL) conn_free(e->ptr); /* delivered once, already removed */
         continue;
       }
       if (e->type == KEVENT_PIPE) {
@@ -209,8 +223,8 @@ int main(int argc, char **argv) {
       }
     }
   }
-  /* Connections still open are released with the process; the queue must be closed. */
-  kevent_close(kfd);
+  kevent_close(kfd); /* removes every request */
+  while (conns.next != &conns) conn_free(conns.next);
   close(listener);
   printf("bye\n");
   fflush(stdout);
