@@ -105,6 +105,12 @@ double CpuSeconds() {
 }
 
 TEST_P(ListenerTest, EmfileBacksOffAndRecovers) {
+#if defined(__SANITIZE_ADDRESS__)
+  // --config=asan includes UBSan, whose vptr check probes memory through a pipe(2)
+  // (IsAccessibleMemoryRange): with the descriptor table full it fails and reports every
+  // virtual call as "invalid vptr". The default and tsan configurations run this test.
+  GTEST_SKIP() << "UBSan's vptr check needs free descriptors";
+#endif
   Listener listener = Listen(SocketAddress::Loopback4(0));
   int client = RawConnect(listener.local_address());
   ASSERT_EQ(write(client, "ping", 4), 4);

@@ -65,8 +65,9 @@ class TestLoop {
     return future.Get();
   }
 
-  // One loop turn: ready tasks, then the poller (blocking briefly only when idle).
-  void Turn() {
+  // One loop turn: ready tasks, then the poller (blocking briefly only when idle). Returns the
+  // number of completions dispatched.
+  int Turn() {
     tasks_.RunReady();
     std::optional<std::chrono::nanoseconds> wait = std::chrono::milliseconds(50);
     if (!tasks_.Empty()) wait = std::chrono::nanoseconds(0);
@@ -74,6 +75,16 @@ class TestLoop {
     if (n < 0) {
       std::fprintf(stderr, "TestLoop: Poller::Wait failed: %d\n", n);
       std::abort();
+    }
+    return n;
+  }
+
+  // Turns until `idle_turns` turns in a row dispatch nothing (the I/O has stalled, e.g. on a
+  // peer that does not read), at most `max_turns` turns.
+  void TurnUntilIdle(int idle_turns = 3, int max_turns = 10000) {
+    int idle = 0;
+    for (int i = 0; i < max_turns && idle < idle_turns; ++i) {
+      idle = (Turn() == 0 && tasks_.Empty()) ? idle + 1 : 0;
     }
   }
 
