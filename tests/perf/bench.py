@@ -124,6 +124,38 @@ BENCHMARKS = [
     # Benchmark("kev_http_1m_vs_nginx", "kev_httpd", "nginx", "wrk", "/1m.bin", 1 << 20, target=1.0),
 ]
 
+
+@dataclasses.dataclass(frozen=True)
+class Micro:
+    """A Google Benchmark binary that prints kev/baseline ratios measured in its own run
+    (tests/perf/micro_ratio.h: alternating repetitions, median of per-repetition ratios). Its
+    ratios and their targets live in the binary, next to the code they measure.
+    """
+
+    name: str
+    target: str  # Bazel label of the binary
+    note: str = ""
+
+
+MICROS = [
+    Micro("micro_unotify", "//tests/perf:unotify_bench",
+          "1,000 UNOTIFY sources per round (KEVENT_CTL_READY + kevent_get_events) vs 1,000 "
+          "eventfd writes + epoll_wait; target >= 5"),
+    Micro("micro_timers", "//tests/perf:timer_bench",
+          "1M kevent timers armed then cancelled, 100k fired, vs one timerfd per timer; "
+          "target >= 10 for each"),
+    Micro("micro_future", "//tests/perf:future_bench",
+          "future chain / coroutine resume, ns per step beside a std::function call; report only"),
+    Micro("micro_fd_readiness", "//tests/perf:fd_readiness_bench",
+          "1,000 pipes, writes spread round-robin: kevent PIPE interests (io_uring) vs raw epoll; "
+          "target >= 1"),
+]
+
+# Google Benchmark flags per mode: seconds per repetition and repetitions (interleaved).
+MICRO_FLAGS = {"quick": ("--benchmark_min_time=0.05", "--benchmark_repetitions=3"),
+               "full": ("--benchmark_min_time=0.3", "--benchmark_repetitions=5")}
+MICRO_ESTIMATE_S = {"quick": 25, "full": 60}  # per binary, for the budget check
+
 # Files of the generated document root, by name and size. Their bytes repeat "Hello, world!\n",
 # exactly like raw_epoll_http's body of the same size.
 ROOT_FILES = {"hello.txt": 14, "64k.bin": 64 << 10, "1m.bin": 1 << 20}
@@ -395,6 +427,33 @@ def run_benchmark(bench: Benchmark, mode: Mode, ctx: dict, deadline: float) -> d
     return result
 
 
+def run_micro(micro: Micro, mode: Mode, ctx: dict) -> dict:
+    """Runs one microbenchmark binary pinned to the server cores; returns its ratios (the JSON
+    lines micro_ratio.h prints) with a verdict each, the command and any error."""
+    rel = micro.target.lstrip("/").replace(":", "/")
+    argv = ["taskset", "-c", ctx["cpus"], f"{ctx['bin']}/{rel}", *MICRO_FLAGS[mode.name],
+            "--benchmark_enable_random_interleaving=true"]
+    result = {"micro": micro, "ratios": [], "error": None,
+              "command": [display_path(a, ctx) for a in argv]}
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        result["error"] = "timed out after 900 s"
+        return result
+    for line in proc.stdout.splitlines():
+        if line.startswith('{"micro"'):
+            r = json.loads(line)
+            r["verdict"] = ("INFO" if r["target"] is None
+                            else "PASS" if r["ratio"] >= r["target"] else "FAIL")
+            result["ratios"].append(r)
+    if proc.returncode != 0 or not result["ratios"]:
+        result["error"] = f"exit {proc.returncode}: {proc.stdout[-1500:]}{proc.stderr[-1500:]}"
+    for r in result["ratios"]:
+        log(f"{micro.name}: {r['micro']} = {r['ratio']:.2f} [{r['min']:.2f}..{r['max']:.2f}] "
+            f"{r['verdict']}")
+    return result
+
+
 def summarize(result: dict) -> list[dict]:
     """One row per connection count with medians, min/max and the ratio statistics."""
     bench = result["bench"]
@@ -448,6 +507,8 @@ def main() -> int:
         for b in BENCHMARKS:
             print(f"benchmark {b.name:18} {b.candidate} / {b.baseline} ({b.load}) target="
                   f"{b.target}")
+        for m in MICROS:
+            print(f"micro     {m.name:18} {m.target}: {m.note}")
         return 0
 
     mode = MODES["quick" if args.quick else "full"]
@@ -464,14 +525,17 @@ def main() -> int:
     patterns = [p for p in args.only.split(",") if p]
     benches = [b for b in BENCHMARKS
                if not patterns or any(fnmatch.fnmatch(b.name, p) for p in patterns)]
-    if not benches:
+    micros = [m for m in MICROS
+              if not patterns or any(fnmatch.fnmatch(m.name, p) for p in patterns)]
+    if not benches and not micros:
         sys.exit(f"bench: no benchmark matches {args.only!r}")
 
     server_cpus, load_cpus = plan_cpus()
     estimate = sum(2 * mode.warmup_seconds + 3 + sum(
         2 * (mode.headline_rounds if c == b.headline else mode.rounds) * (mode.seconds + 0.3)
         for c in set(connections) | {b.headline}) for b in benches)
-    log(f"mode {mode.name}: {len(benches)} benchmarks, connections {list(connections)}, "
+    estimate += MICRO_ESTIMATE_S[mode.name] * len(micros)
+    log(f"mode {mode.name}: {len(benches)} benchmarks + {len(micros)} micro, connections {list(connections)}, "
         f"server cpus {server_cpus}, load cpus {load_cpus}, about {estimate / 60:.1f} min "
         f"(budget {mode.budget_minutes} min)")
     if estimate > mode.budget_minutes * 60:
@@ -479,11 +543,13 @@ def main() -> int:
     if args.dry_run:
         for b in benches:
             print(f"{b.name}: {b.candidate} / {b.baseline}, {b.load}, target {b.target}")
+        for m in micros:
+            print(f"{m.name}: {m.target} {' '.join(MICRO_FLAGS[mode.name])}")
         return 0
 
     systems = {SYSTEMS[n] for b in benches for n in (b.candidate, b.baseline)}
     packages = {"gnuplot-nox"} | {p for s in systems for p in s.packages}
-    targets = {t for s in systems for t in s.build}
+    targets = {t for s in systems for t in s.build} | {m.target for m in micros}
     for b in benches:
         packages |= set(LOAD_PACKAGES[b.load])
         targets |= set(LOAD_BUILD[b.load])
@@ -504,6 +570,11 @@ def main() -> int:
         machine = bench_report.machine_info(server_cpus, load_cpus)
         started = time.monotonic()
         deadline = started + mode.budget_minutes * 60
+        # Microbenchmarks first: short, and they need no servers.
+        micro_results = []
+        for m in micros:
+            log(f"{m.name}: {m.target}")
+            micro_results.append(run_micro(m, mode, ctx))
         results = []
         for b in benches:
             if time.monotonic() > deadline:
@@ -515,14 +586,19 @@ def main() -> int:
             results[-1]["rows"] = summarize(results[-1])
         machine["elapsed_s"] = time.monotonic() - started
         machine["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
-        print(bench_report.text_table(results))
+        if results:
+            print(bench_report.text_table(results))
+        if micro_results:
+            print(bench_report.micro_table(micro_results))
         out = Path(args.out)
         invocation = "python3 tests/perf/bench.py " + " ".join(sys.argv[1:])
         bench_report.write_markdown(out, results, machine, mode, SYSTEMS, ROOT_FILES,
-                                    invocation)
+                                    invocation, micro_results)
         log(f"wrote {out / 'benchmarks.md'}")
     failed = any(r["error"] or any(row["verdict"] in ("FAIL", "ERROR") for row in r["rows"])
                  for r in results)
+    failed = failed or any(m["error"] or any(r["verdict"] == "FAIL" for r in m["ratios"])
+                           for m in micro_results)
     return 1 if failed else 0
 
 

@@ -89,6 +89,48 @@ def text_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def micro_table(micro_results: list[dict]) -> str:
+    head = (f"{'micro':20} {'ratio':34} {'A ns/item':>10} {'B ns/item':>10} "
+            f"{'A/B median [min..max]':>25}  {'target':>6}  verdict")
+    lines = [head, "-" * len(head)]
+    for m in micro_results:
+        for r in m["ratios"]:
+            target = f"{r['target']:.2f}" if r["target"] is not None else ""
+            lines.append(f"{m['micro'].name:20} {r['micro']:34} {1e9 / r['a_rate']:>10.1f} "
+                         f"{1e9 / r['b_rate']:>10.1f} "
+                         f"{_ratio((r['min'], r['ratio'], r['max'])):>25}  {target:>6}  "
+                         f"{r['verdict']}")
+        if m["error"]:
+            lines.append(f"{m['micro'].name:20} ERROR: {m['error'].splitlines()[0]}")
+    return "\n".join(lines)
+
+
+def _micro_markdown(micro_results: list[dict]) -> list[str]:
+    md = ["", "## Microbenchmarks", "",
+          "Google Benchmark binaries (`tests/perf/*_bench.cc`), pinned to the server cores. Each "
+          "runs kev's way (A) and the baseline (B) as interleaved repetitions in one process and "
+          "reports the median over repetitions of rate(A)/rate(B), with min and max (above 1: "
+          "kev is faster). ns/item are medians.", "",
+          "| binary | ratio | A | B | A ns/item | B ns/item | A/B median | min | max | target | "
+          "verdict |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for m in micro_results:
+        for r in m["ratios"]:
+            target = f"≥ {r['target']:g}" if r["target"] is not None else "–"
+            md.append(f"| {m['micro'].name} | {r['micro']} | `{r['a']}` | `{r['b']}` | "
+                      f"{1e9 / r['a_rate']:.1f} | {1e9 / r['b_rate']:.1f} | {r['ratio']:.2f} | "
+                      f"{r['min']:.2f} | {r['max']:.2f} | {target} | {r['verdict']} |")
+        if m["error"]:
+            md.append(f"| {m['micro'].name} | ERROR | | | | | | | | | "
+                      f"{m['error'].splitlines()[0][:200]} |")
+    md += ["", "Commands:", "", "```"]
+    md += [_argv(m["command"]) for m in micro_results]
+    md += ["```", ""]
+    for m in micro_results:
+        if m["micro"].note:
+            md.append(f"- `{m['micro'].name}`: {m['micro'].note}.")
+    return md
+
+
 def _gnuplot(script: str, png: Path) -> bool:
     """Renders with pngcairo, falling back to libgd's png terminal. Returns success."""
     for terminal in ("pngcairo size 900,520 font 'sans,10'", "png size 900,520"):
@@ -146,7 +188,7 @@ def _argv(argv: list[str]) -> str:
 
 
 def write_markdown(out: Path, results: list[dict], machine: dict, mode, systems: dict,
-                   root_files: dict, invocation: str) -> None:
+                   root_files: dict, invocation: str, micro_results: list[dict] = ()) -> None:
     """Writes out/benchmarks.md, out/benchmarks/*.png and out/benchmarks/results.json."""
     plot_dir = out / "benchmarks"
     plot_dir.mkdir(parents=True, exist_ok=True)
@@ -201,6 +243,8 @@ def write_markdown(out: Path, results: list[dict], machine: dict, mode, systems:
                   f"{ratio[1]:.3f} | {ratio[0]:.3f} | {ratio[2]:.3f} | "
                   f"{'≥ %.2f' % b.target if b.target is not None else '–'} | "
                   f"{head['verdict']} |")
+    if micro_results:
+        md += _micro_markdown(micro_results)
     for r in results:
         b = r["bench"]
         a_name, b_name, unit = _side(r, "A"), _side(r, "B"), _unit(r)
@@ -253,5 +297,7 @@ def write_markdown(out: Path, results: list[dict], machine: dict, mode, systems:
     raw = [{"benchmark": r["bench"].name, "candidate": r["bench"].candidate,
             "baseline": r["bench"].baseline, "error": r["error"], "commands": r["commands"],
             "points": {str(c): runs for c, runs in r["points"].items()}} for r in results]
-    (plot_dir / "results.json").write_text(json.dumps({"machine": machine, "results": raw},
-                                                      indent=1, default=str) + "\n")
+    micro_raw = [{"micro": m["micro"].name, "command": m["command"], "error": m["error"],
+                  "ratios": m["ratios"]} for m in micro_results]
+    (plot_dir / "results.json").write_text(json.dumps(
+        {"machine": machine, "results": raw, "micro": micro_raw}, indent=1, default=str) + "\n")

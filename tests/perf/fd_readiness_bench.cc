@@ -1,0 +1,158 @@
+// fd readiness (issue 7): 1,000 pipes watched, writes spread round-robin, kevent PIPE interests
+// against the same loop on raw epoll. Target: kevent (io_uring poller) >= 1.0x raw epoll.
+//
+// Every iteration writes one byte into each of the next kActive pipes (a cursor walks the 1,000
+// round-robin, so most watched pipes are idle at any time), collects the kActive readiness
+// events and read(2)s each byte, checking that exactly those pipes were reported. One item is
+// one readiness event delivered and consumed.
+//  - BM_KeventPipe / BM_EpollPipe: level-triggered (kevent's default; epoll without EPOLLET);
+//  - BM_KeventPipeEt / BM_EpollPipeEt: edge-triggered (KEVENT_REQ_ET; EPOLLET);
+//  - BM_KeventPipeEpollBackend: BM_KeventPipe with the queue's poller on epoll (KEV_BACKEND),
+//    reported for reference.
+//
+//   bazel run -c opt //tests/perf:fd_readiness_bench -- --benchmark_repetitions=5 \
+//       --benchmark_enable_random_interleaving=true
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "kevent/kevent.h"
+#include "tests/perf/micro_ratio.h"
+
+namespace {
+
+constexpr int kPipes = 1000;
+constexpr int kActive = 100;  // pipes written per iteration
+
+void Check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "fd_readiness_bench: %s\n", what);
+    std::abort();
+  }
+}
+
+struct Pipes {
+  Pipes() {
+    for (int i = 0; i < kPipes; ++i) {
+      int p[2];
+      Check(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0, "pipe2 (raise RLIMIT_NOFILE?)");
+      rd.push_back(p[0]);
+      wr.push_back(p[1]);
+    }
+  }
+  ~Pipes() {
+    for (int fd : rd) close(fd);
+    for (int fd : wr) close(fd);
+  }
+  // Writes one byte into each of the next kActive pipes; returns the sum of their read fds.
+  uint64_t WriteRound() {
+    uint64_t sum = 0;
+    for (int k = 0; k < kActive; ++k) {
+      (void)!write(wr[cursor], "x", 1);
+      sum += rd[cursor];
+      cursor = cursor + 1 == kPipes ? 0 : cursor + 1;
+    }
+    return sum;
+  }
+  std::vector<int> rd, wr;
+  int cursor = 0;
+};
+
+void KeventLoop(benchmark::State& state, uint32_t req_flags) {
+  Pipes pipes;
+  const int kfd = kevent_init(nullptr, 0, 0);
+  Check(kfd >= 0, "kevent_init");
+  std::vector<ukevent> reqs(kPipes);
+  for (int i = 0; i < kPipes; ++i) {
+    reqs[i] = ukevent{};
+    reqs[i].type = KEVENT_PIPE;
+    reqs[i].event = KEVENT_SOCKET_RECV;
+    reqs[i].req_flags = req_flags;
+    reqs[i].id.raw[0] = static_cast<uint32_t>(pipes.rd[i]);
+  }
+  Check(kevent_ctl(kfd, KEVENT_CTL_ADD, kPipes, reqs.data()) == kPipes, "add");
+  for (const ukevent& uk : reqs) Check(uk.ret_flags == 0, "add ret_flags");
+  std::vector<ukevent> out(kActive);
+  char byte;
+  for (auto _ : state) {
+    const uint64_t expected = pipes.WriteRound();
+    uint64_t sum = 0;
+    int got = 0;
+    while (got < kActive) {
+      const int n =
+          kevent_get_events(kfd, kActive - got, kActive - got, timespec{5, 0}, out.data(), 0);
+      Check(n > 0, "kevent_get_events timed out");
+      for (int i = 0; i < n; ++i) {
+        const int fd = static_cast<int>(out[i].id.raw[0]);
+        Check(read(fd, &byte, 1) == 1, "kevent reported a pipe with nothing to read");
+        sum += fd;
+      }
+      got += n;
+    }
+    Check(sum == expected, "kevent reported other pipes than written");
+  }
+  state.SetItemsProcessed(state.iterations() * kActive);
+  kevent_close(kfd);
+}
+
+void EpollLoop(benchmark::State& state, uint32_t edge) {
+  Pipes pipes;
+  const int epfd = epoll_create1(EPOLL_CLOEXEC);
+  for (int fd : pipes.rd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | edge;
+    ev.data.fd = fd;
+    Check(epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl");
+  }
+  std::vector<epoll_event> events(kActive);
+  char byte;
+  for (auto _ : state) {
+    const uint64_t expected = pipes.WriteRound();
+    uint64_t sum = 0;
+    int got = 0;
+    while (got < kActive) {
+      const int n = epoll_wait(epfd, events.data(), kActive - got, 5000);
+      Check(n > 0, "epoll_wait timed out");
+      for (int i = 0; i < n; ++i) {
+        Check(read(events[i].data.fd, &byte, 1) == 1, "epoll reported an empty pipe");
+        sum += events[i].data.fd;
+      }
+      got += n;
+    }
+    Check(sum == expected, "epoll reported other pipes than written");
+  }
+  state.SetItemsProcessed(state.iterations() * kActive);
+  close(epfd);
+}
+
+void BM_KeventPipe(benchmark::State& state) { KeventLoop(state, 0); }
+void BM_KeventPipeEt(benchmark::State& state) { KeventLoop(state, KEVENT_REQ_ET); }
+void BM_EpollPipe(benchmark::State& state) { EpollLoop(state, 0); }
+void BM_EpollPipeEt(benchmark::State& state) { EpollLoop(state, EPOLLET); }
+void BM_KeventPipeEpollBackend(benchmark::State& state) {
+  setenv("KEV_BACKEND", "epoll", 1);  // read by kevent_init
+  KeventLoop(state, 0);
+  unsetenv("KEV_BACKEND");
+}
+BENCHMARK(BM_KeventPipe)->UseRealTime();
+BENCHMARK(BM_EpollPipe)->UseRealTime();
+BENCHMARK(BM_KeventPipeEt)->UseRealTime();
+BENCHMARK(BM_EpollPipeEt)->UseRealTime();
+BENCHMARK(BM_KeventPipeEpollBackend)->UseRealTime();
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return kev::perf::RunWithRatios(
+      argc, argv,
+      {{"pipes_lt_vs_epoll", "BM_KeventPipe/real_time", "BM_EpollPipe/real_time", 1.0},
+       {"pipes_et_vs_epoll_et", "BM_KeventPipeEt/real_time", "BM_EpollPipeEt/real_time", 1.0},
+       {"pipes_lt_epoll_backend_vs_epoll", "BM_KeventPipeEpollBackend/real_time",
+        "BM_EpollPipe/real_time", std::nullopt}});
+}
