@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -17,6 +19,7 @@ namespace {
 constexpr uint32_t kAlwaysReported = POLLERR | POLLHUP;
 
 bool WakeupAll(const Request& r) { return (r.uk.req_flags & KEVENT_REQ_WAKEUP_ALL) != 0; }
+bool EdgeTriggered(const Request& r) { return (r.uk.req_flags & KEVENT_REQ_ET) != 0; }
 bool Busy(const Request& r) { return r.ready || r.on_recheck_list; }
 
 // poll(2) on one fd, zero timeout: the revents, or -errno.
@@ -37,8 +40,8 @@ class FdOrigin::FdStorage final : public Storage, public IoCompletion {
  public:
   enum class State { kIdle, kArmed, kCancelling };
 
-  FdStorage(FdOrigin* origin, int fd, const struct stat& st)
-      : origin(origin), fd(fd), dev(st.st_dev), ino(st.st_ino) {}
+  FdStorage(FdOrigin* origin, int fd, const struct stat& st, uint32_t generation)
+      : origin(origin), fd(fd), generation(generation), dev(st.st_dev), ino(st.st_ino) {}
 
   void OnComplete(int32_t result, uint32_t flags) noexcept override {
     if (origin == nullptr) {  // the queue went away first
@@ -50,6 +53,7 @@ class FdOrigin::FdStorage final : public Storage, public IoCompletion {
 
   FdOrigin* origin;  // null once orphaned
   const int fd;
+  const uint32_t generation;  // tells this storage from an earlier one of the same fd number
   dev_t dev;  // the file the fd named when watched (reuse of the number is detected)
   ino_t ino;
   int users = 0;  // requests whose Request::storage is this (attached or not)
@@ -58,11 +62,14 @@ class FdOrigin::FdStorage final : public Storage, public IoCompletion {
   bool stale_poll = false;    // the poll in flight watches another file: replace it
   bool dispatching = false;   // inside a report: Dequeue must not Sync (and maybe delete) it
   size_t sweep_index = 0;
+  uint32_t edge_events = 0;        // registered in the origin's edge-triggered epoll set
+  bool skip_initial_edge = false;  // a registration reported a condition ADD already returned
 };
 
 FdOrigin::FdOrigin(OriginContext& context) : context_(context) {}
 
 FdOrigin::~FdOrigin() {
+  if (edge_watch_ != nullptr) edge_watch_->Release();  // closes the epoll set
   for (auto& [fd, s] : table_) {
     KEV_CHECK(s->users == 0);
     if (s->state == FdStorage::State::kIdle) continue;  // unique_ptr frees it
@@ -83,7 +90,7 @@ int FdOrigin::Enqueue(Request& r) {
   if (int rc = Validate(st, r.uk.event); rc < 0) return rc;
   auto& slot = table_[fd];
   if (slot == nullptr) {
-    slot = std::make_unique<FdStorage>(this, fd, st);  // once per watched fd
+    slot = std::make_unique<FdStorage>(this, fd, st, ++generations_);  // once per watched fd
     slot->sweep_index = sweep_.size();
     sweep_.push_back(slot.get());
   } else if (slot->dev != st.st_dev || slot->ino != st.st_ino) {
@@ -96,7 +103,10 @@ int FdOrigin::Enqueue(Request& r) {
   FdStorage* s = slot.get();
   ++s->users;
   s->Attach(r);
+  // ET: register before checking, so an activity between the two is not lost.
+  const bool fresh_edge = EdgeTriggered(r) && UpdateEdge(s);
   const int rc = Check(r);
+  if (rc > 0 && fresh_edge) s->skip_initial_edge = true;  // ADD itself reports it
   if (rc < 0) {
     s->Detach(r);
     r.storage = nullptr;
@@ -113,7 +123,6 @@ void FdOrigin::Dequeue(Request& r) {
   if (s == nullptr) return;
   s->Detach(r);
   r.storage = nullptr;
-  edge_waiting_.erase(&r);
   --s->users;
   if (!s->dispatching) Sync(s);
 }
@@ -129,9 +138,9 @@ int FdOrigin::Check(Request& r) {
 void FdOrigin::Rearm(Request& r, bool delivered) {
   FdStorage* s = StorageOf(r);
   if (s == nullptr) return;
-  if (delivered) {
-    // ET: the user has just been told; until the condition clears, more of it is not new.
-    edge_waiting_.insert(&r);  // one hash insert per ET delivery
+  if (EdgeTriggered(r)) {
+    // Its fd sits in the edge-triggered set: the next new activity reports it, drained or not.
+    if ((PollEvents(r.uk.event) & ~s->edge_events) != 0) UpdateEdge(s);
     return;
   }
   if (s->state == FdStorage::State::kArmed && !s->stale_poll &&
@@ -142,23 +151,6 @@ void FdOrigin::Rearm(Request& r, bool delivered) {
 }
 
 void FdOrigin::BeforeWait() {
-  // ET requests whose condition has cleared since their delivery wait for activity again: one
-  // poll(2) each, only for ET requests delivered and not yet drained.
-  if (!edge_waiting_.empty()) {
-    std::vector<Request*> cleared;
-    for (Request* r : edge_waiting_) {
-      const int revents =
-          PollNow(static_cast<int>(r->uk.id.raw[0]), PollEvents(r->uk.event) | kAlwaysReported);
-      if (revents >= 0 && (revents & POLLNVAL) == 0 &&
-          (static_cast<uint32_t>(revents) & (PollEvents(r->uk.event) | kAlwaysReported)) == 0) {
-        cleared.push_back(r);
-      }
-    }
-    for (Request* r : cleared) {
-      edge_waiting_.erase(r);
-      Rearm(*r, /*delivered=*/false);
-    }
-  }
   // Closed (or reused) fds are not reported by epoll, and io_uring keeps polling the old file:
   // look at a few storages per wait.
   for (size_t i = 0; i < kSweepPerWait && !sweep_.empty(); ++i) {
@@ -173,13 +165,62 @@ void FdOrigin::BeforeWait() {
   }
 }
 
+bool FdOrigin::UpdateEdge(FdStorage* s) {
+  uint32_t want = 0;
+  for (Request* r = s->first(); r != nullptr; r = s->next(r)) {
+    if (EdgeTriggered(*r)) want |= PollEvents(r->uk.event);
+  }
+  // Never narrowed while ET requests remain: a re-registration reports a held condition again.
+  if (want != 0) want |= s->edge_events;
+  if (want == s->edge_events) return false;
+  if (edge_epfd_ < 0) {
+    edge_epfd_ = epoll_create1(EPOLL_CLOEXEC);  // once per origin that sees an ET request
+    if (edge_epfd_ < 0) return false;           // ET requests then wait in vain: EMFILE
+    edge_watch_ = ReadableWatch::Start(*context_.poller(), edge_epfd_, this);
+  }
+  epoll_event ev{};
+  ev.events = want | EPOLLET;
+  ev.data.u64 = (static_cast<uint64_t>(s->generation) << 32) | static_cast<uint32_t>(s->fd);
+  const int op = want == 0 ? EPOLL_CTL_DEL : s->edge_events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+  if (epoll_ctl(edge_epfd_, op, s->fd, &ev) != 0 && op != EPOLL_CTL_DEL) {
+    // EEXIST: the fd number was closed and reused while registered under the old file.
+    if (errno != EEXIST || epoll_ctl(edge_epfd_, EPOLL_CTL_MOD, s->fd, &ev) != 0) return false;
+  }
+  s->edge_events = want;
+  return true;
+}
+
+void FdOrigin::OnReadable() {
+  // New activity on fds with ET requests. Reports carry (generation, fd): a report for a storage
+  // that is gone, or for an older storage of the same fd number, is dropped.
+  epoll_event events[64];
+  int n;
+  do {
+    n = epoll_wait(edge_epfd_, events, 64, 0);  // one syscall per batch of edges
+    for (int i = 0; i < n; ++i) {
+      const int fd = static_cast<int>(static_cast<uint32_t>(events[i].data.u64));
+      const uint32_t generation = static_cast<uint32_t>(events[i].data.u64 >> 32);
+      auto it = table_.find(fd);
+      if (it == table_.end() || it->second->generation != generation) continue;
+      FdStorage* s = it->second.get();
+      if (s->skip_initial_edge) {
+        s->skip_initial_edge = false;
+        continue;
+      }
+      Dispatch(s, events[i].events, /*edge=*/true);
+      Sync(s);  // requests broken by a POLLNVAL report may have left
+    }
+  } while (n == 64);
+}
+
 void FdOrigin::Sync(FdStorage* s) {
   // The mask: bits of hungry requests, minus those held by a busy non-WAKEUP_ALL request (its
   // activity is not handed on), plus every hungry WAKEUP_ALL request's bits.
   uint32_t held = 0, want = 0, want_all = 0;
   for (Request* r = s->first(); r != nullptr; r = s->next(r)) {
+    if (EdgeTriggered(*r)) continue;  // in the edge-triggered set instead
     const uint32_t bits = PollEvents(r->uk.event);
-    if (Busy(*r) || edge_waiting_.contains(r)) {
+    if (Busy(*r)) {
       if (!WakeupAll(*r)) held |= bits;
     } else if (WakeupAll(*r)) {
       want_all |= bits;
@@ -188,6 +229,7 @@ void FdOrigin::Sync(FdStorage* s) {
     }
   }
   want = (want & ~held) | want_all;
+  if (s->edge_events != 0) UpdateEdge(s);  // drops the registration when no ET request is left
   Poller* poller = context_.poller();
   switch (s->state) {
     case FdStorage::State::kIdle:
@@ -218,6 +260,9 @@ void FdOrigin::Erase(FdStorage* s) {
   last->sweep_index = s->sweep_index;
   sweep_[s->sweep_index] = last;
   sweep_.pop_back();
+  if (s->edge_events != 0 && edge_epfd_ >= 0) {
+    epoll_ctl(edge_epfd_, EPOLL_CTL_DEL, s->fd, nullptr);  // may fail (fd closed): harmless
+  }
   table_.erase(s->fd);  // frees s
 }
 
@@ -232,7 +277,7 @@ void FdOrigin::OnReport(FdStorage* s, int32_t result, uint32_t flags) {
   if (!final && s->state == FdStorage::State::kCancelling) return;  // raced with our cancel
   bool taken = false;
   if (result >= 0 && !s->stale_poll) {
-    taken = Dispatch(s, static_cast<uint32_t>(result));
+    taken = Dispatch(s, static_cast<uint32_t>(result), /*edge=*/false);
   } else if (result < 0 && result != -ECANCELED) {
     BreakAll(s, -result);  // e.g. EBADF: the fd was closed before the poll reached the kernel
   }
@@ -248,26 +293,24 @@ void FdOrigin::OnReport(FdStorage* s, int32_t result, uint32_t flags) {
   }
 }
 
-bool FdOrigin::Dispatch(FdStorage* s, uint32_t revents) {
+bool FdOrigin::Dispatch(FdStorage* s, uint32_t revents, bool edge) {
   if ((revents & POLLNVAL) != 0) {
     BreakAll(s, EBADF);
     return true;
   }
+  // Only the requests of this kind (level poll or edge set) take the report.
   uint32_t held = 0;
   for (Request* r = s->first(); r != nullptr; r = s->next(r)) {
-    if (!WakeupAll(*r) && (Busy(*r) || edge_waiting_.contains(r))) held |= PollEvents(r->uk.event);
+    if (EdgeTriggered(*r) == edge && !WakeupAll(*r) && Busy(*r)) held |= PollEvents(r->uk.event);
   }
   s->dispatching = true;
   int readied = 0;
   Request* next = nullptr;
   for (Request* r = s->first(); r != nullptr; r = next) {
     next = s->next(r);  // MarkActive detaches a ONESHOT request
+    if (EdgeTriggered(*r) != edge || Busy(*r)) continue;
     const uint32_t bits = PollEvents(r->uk.event);
-    if (edge_waiting_.contains(r)) {
-      if ((revents & (bits | kAlwaysReported)) == 0) edge_waiting_.erase(r);  // drained
-      continue;
-    }
-    if (Busy(*r) || (revents & (bits | kAlwaysReported)) == 0) continue;
+    if ((revents & (bits | kAlwaysReported)) == 0) continue;
     if (!WakeupAll(*r) && (readied > 0 || (bits & held) != 0)) continue;
     if (Evaluate(*r, revents)) {
       r->queue->MarkActive(*r);

@@ -5,7 +5,7 @@
 // (several queues watching one fd have one storage each, on their own pollers). The storage
 // keeps one multishot PollAdd on the queue's Poller whose mask covers the requests that are
 // waiting for activity ("hungry": attached, not ready, not awaiting a re-check, not an ET request
-// whose condition has not cleared since its delivery). A report readies the first hungry request
+// watched by the edge-triggered set below). A report readies the first hungry request
 // it satisfies, plus every hungry KEVENT_REQ_WAKEUP_ALL one (Storage::Ready's rule); bits held by
 // a ready non-WAKEUP_ALL request are left out of the mask, so one activity is not handed to a
 // second request at the next Wait. A report that readies nobody cancels the poll (a
@@ -42,10 +42,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "kevent/internal/origin.h"
+#include "kevent/internal/readable_watch.h"
 
 namespace kev::kevent_internal {
 
-class FdOrigin : public Origin {
+class FdOrigin : public Origin, private ReadableWatch::Listener {
  public:
   // fstat calls per BeforeWait spent looking for closed (or reused) fds.
   static constexpr size_t kSweepPerWait = 8;
@@ -85,15 +86,25 @@ class FdOrigin : public Origin {
   void BreakAll(FdStorage* s, int err);
   // A completion of s's poll (inside Poller::Wait).
   void OnReport(FdStorage* s, int32_t result, uint32_t flags);
-  // Readies the requests `revents` satisfies; true if any became ready.
-  bool Dispatch(FdStorage* s, uint32_t revents);
+  // Readies the requests `revents` satisfies among the level-triggered ones (edge == false) or
+  // the ET ones (edge == true); true if any became ready.
+  bool Dispatch(FdStorage* s, uint32_t revents, bool edge);
+  // Brings s's registration in the edge-triggered set up to date with its ET requests. Returns
+  // true if it (re-)registered: the kernel then reports a condition that already holds.
+  bool UpdateEdge(FdStorage* s);
+  // The edge-triggered set is readable (ReadableWatch::Listener).
+  void OnReadable() override;
 
   OriginContext& context_;
   absl::flat_hash_map<int, std::unique_ptr<FdStorage>> table_;
   std::vector<FdStorage*> sweep_;  // every storage, for the round-robin closed-fd sweep
   size_t sweep_next_ = 0;
-  // Delivered ET requests whose condition still held: not hungry until it clears.
-  absl::flat_hash_set<Request*> edge_waiting_;
+  uint32_t generations_ = 0;
+  // KEVENT_REQ_ET requests: their fds are in a private EPOLLET epoll set (created at the first
+  // one), which is watched through the Poller like any fd. The kernel then reports each new
+  // activity (new data, new room), drained or not, on both backends.
+  int edge_epfd_ = -1;  // owned by edge_watch_
+  ReadableWatch* edge_watch_ = nullptr;
 };
 
 }  // namespace kev::kevent_internal

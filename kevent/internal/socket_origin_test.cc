@@ -329,6 +329,40 @@ TEST_P(SocketTest, BlockedDriverWakesForReadyAndTimerWhileWatchingSockets) {
   EXPECT_EQ(got.load(), 1);
 }
 
+TEST_P(SocketTest, SeveralThreadsShareTheSocketsOfOneQueue) {
+  constexpr int kPairs = 16;
+  constexpr int kThreads = 3;
+  constexpr int kMessages = 2000;
+  std::vector<int> readers, writers;
+  for (int i = 0; i < kPairs; ++i) {
+    int sv[2];
+    SocketPair(sv);
+    readers.push_back(sv[0]);
+    writers.push_back(sv[1]);
+    Add(Req(KEVENT_SOCKET, sv[0], KEVENT_SOCKET_RECV, i % 2 == 0 ? 0 : KEVENT_REQ_ET));
+  }
+  std::atomic<long> received{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      ukevent ev[8];
+      while (!done.load()) {
+        const int n = kevent_get_events(kfd_, 1, 8, kBrief, ev, 0);
+        ASSERT_GE(n, 0);
+        for (int i = 0; i < n; ++i) {
+          received += static_cast<long>(Drain(static_cast<int>(ev[i].id.raw[0])).size());
+        }
+      }
+    });
+  }
+  for (int m = 0; m < kMessages; ++m) Write(writers[m % kPairs], "0123456789");
+  while (received.load() < 10L * kMessages) usleep(1000);
+  done = true;
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(received.load(), 10L * kMessages);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SocketTest, ::testing::Values("io_uring", "epoll"));
 
 }  // namespace
