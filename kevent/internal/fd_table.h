@@ -12,6 +12,10 @@
 // level-triggered poll would otherwise report the same condition at every Wait and spin); it is
 // re-added when a request becomes hungry again (Origin::Rearm).
 //
+// KEVENT_REQ_ET requests are not in that poll: their fds go into a private EPOLLET epoll set
+// (one per origin, made at the first ET request) watched through the Poller, so each new
+// activity is reported once whether or not the earlier data was read.
+//
 // Check(r) is one poll(2) with a zero timeout on the fd: one syscall per level-triggered re-check
 // (after each delivery, and when a re-readied event is confirmed). Reports from the Poller are
 // evaluated from their revents without a syscall.
