@@ -156,6 +156,23 @@ TEST_P(ConnectionTest, ReadUntilLimitAndEndOfStream) {
   EXPECT_TRUE(loop_.Run(server.ReadSome()).empty());  // end of stream, nothing buffered
 }
 
+TEST_P(ConnectionTest, ReadUntilAndReadExactlyBeyondTheBufferSize) {
+  Listener listener = Listen(SocketAddress::Loopback4(0));
+  Future<Connection> accepted = listener.Accept();
+  Connection client = loop_.Run(Connect(listener.local_address()));
+  Connection server = loop_.Run(std::move(accepted));
+  std::string line(100'000, 'a');
+  line += "\n";
+  Future<std::span<const std::byte>> got = server.ReadUntil("\n", 1 << 20);
+  loop_.Run(WriteSlowly(&client, {line.substr(0, 30'000), line.substr(30'000), "tail"}));
+  EXPECT_EQ(loop_.Run(std::move(got)).size(), line.size());
+  server.Consume(line.size());
+  loop_.Run(client.Write(std::string(200'000, 'b')));
+  std::span<const std::byte> block = loop_.Run(server.ReadExactly(200'004));
+  EXPECT_EQ(Text(block.first(4)), "tail");
+  EXPECT_EQ(Text(block.subspan(4)), std::string(200'000, 'b'));
+}
+
 Future<size_t> ReadAll(Connection* c, size_t expected, std::string* out) {
   while (out->size() < expected) {
     std::span<const std::byte> data = co_await c->ReadSome();

@@ -104,16 +104,26 @@ void ConnectionState::AdvanceRead() noexcept {
     }
   }
   if (input_error_ != 0) return FailRead(SystemError(input_error_));
-  StartRecv(read_kind_ == ReadKind::kSome ? 1 : read_n_);
+  size_t have_now = in_end_ - in_begin_;
+  switch (read_kind_) {
+    case ReadKind::kExactly:
+      return StartRecv(read_n_, read_n_);
+    case ReadKind::kUntil:
+      // Room for one more byte, growing by doubling up to `max` (not to `max` at once: a large
+      // limit must not cost a large buffer on every connection).
+      return StartRecv(have_now + 1, std::min(read_n_, std::max(have_now + 1, 2 * in_cap_)));
+    default:
+      return StartRecv(1, 1);
+  }
 }
 
-void ConnectionState::StartRecv(size_t need) noexcept {
+void ConnectionState::StartRecv(size_t need, size_t grow_to) noexcept {
   if (recv_in_flight_) return;
   size_t have = in_end_ - in_begin_;
-  size_t want = std::max({need, options_.input_buffer_size, size_t{1}});
-  if (in_cap_ < want) {
-    // Grows once to the working size (first read, or a larger ReadExactly/ReadUntil); reused
-    // afterwards, so steady-state reads allocate nothing.
+  if (in_cap_ < need) {
+    // Grows to the working size (first read, or a larger ReadExactly/ReadUntil) and keeps it,
+    // so steady-state reads allocate nothing.
+    size_t want = std::max({need, grow_to, options_.input_buffer_size});
     auto bigger = std::make_unique_for_overwrite<std::byte[]>(want);
     if (have > 0) std::memcpy(bigger.get(), in_buf_.get() + in_begin_, have);
     in_buf_ = std::move(bigger);

@@ -100,7 +100,9 @@ class ConnectionState {
   Future<std::span<const std::byte>> StartRead(ReadKind kind);
   // Resolves the pending read if it can be, otherwise submits the next recv.
   void AdvanceRead() noexcept;
-  void StartRecv(size_t need) noexcept;
+  // Submits a recv, first making sure the buffer can hold `need` bytes from in_begin_ (growing
+  // it to at least `grow_to` when it must grow).
+  void StartRecv(size_t need, size_t grow_to) noexcept;
   void FailRead(std::exception_ptr error) noexcept;
   void FinishRead(std::span<const std::byte> result) noexcept;
 
