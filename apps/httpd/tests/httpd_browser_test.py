@@ -43,7 +43,7 @@ class BrowserTest(unittest.TestCase):
     def tearDownClass(cls):
         code = cls.server.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
-        assert code == 0, code
+        assert code == 0, "httpd exited with %d: %s" % (code, cls.server.stderr())
 
     def run_chromium(self, *args):
         profile = tempfile.mkdtemp(prefix="profile.", dir=self.tmp)

@@ -377,7 +377,7 @@ class LimitsTest(unittest.TestCase):
     def tearDownClass(cls):
         code = cls.server.stop()
         shutil.rmtree(cls.outer, ignore_errors=True)
-        assert code == 0, code
+        assert code == 0, "httpd exited with %d: %s" % (code, cls.server.stderr())
 
     def test_slowloris_is_closed_while_others_are_served(self):
         result = {}
