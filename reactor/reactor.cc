@@ -67,12 +67,12 @@ Reactor::Reactor(const ReactorOptions& options)
 
 Reactor::~Reactor() {
   KEV_CHECK_MSG(!running_, "kev::Reactor destroyed while Run() is running");
-  // Order matters: origins cancel their operations when their requests go, the poller then
-  // delivers the final completions to origin objects that still exist, and only then do the
-  // origins (owned by the queue) go away.
-  queue_->Clear();
-  poller_.reset();
+  // The poller outlives the queue (docs/architecture.md, "Poller and origins"): origins cancel
+  // their operations as their requests and storages go, and an origin object with something
+  // still in flight is orphaned and frees itself at its final completion, which the poller's
+  // destructor delivers.
   queue_.reset();
+  poller_.reset();
   task_scope_.reset();
   current_ = nullptr;
 }
@@ -124,6 +124,9 @@ void Reactor::Turn() {
 }
 
 void Reactor::PollBackend() {
+  // Origins refresh what the poller cannot tell them (ET re-arming, closed-fd sweep: a few
+  // fstat calls), so not on every busy turn: when the loop may block, and every 64th turn.
+  if (tasks_.Empty() || (turns_.load(std::memory_order_relaxed) & 63) == 0) queue_->BeforeWait();
   bool block = tasks_.Empty() && queue_->ready_count() == 0 &&
                !stop_requested_.load(std::memory_order_relaxed);
   bool announced_sleep = false;

@@ -146,9 +146,10 @@ class Reactor {
   // Throws std::system_error when the poller cannot be created. A second live Reactor on the
   // same thread is a contract violation (aborts).
   explicit Reactor(const ReactorOptions& options = {});
-  // On the constructing thread, not while Run() runs. Unregisters every request, then destroys
-  // the poller (final completions are delivered to origins), then the queue. Tasks still
-  // queued are abandoned (never run).
+  // On the constructing thread, not while Run() runs. Destroys the queue (requests are
+  // unlinked, origins cancel their operations), then the poller (final completions go to the
+  // origins' orphaned objects). Tasks still queued are abandoned (never run), and handlers
+  // still registered are simply unlinked.
   ~Reactor();
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;

@@ -1,15 +1,43 @@
 #include "reactor/smp.h"
 
+#include <pthread.h>
+#include <signal.h>
+
+#include <barrier>
 #include <latch>
 #include <thread>
 
 namespace kev {
 
+namespace {
+
+// Blocks the signals a user sends to a process in the calling (shard) thread, so the kernel
+// delivers them to the thread that runs Smp::Run, which only waits in pthread_join: a handler
+// there costs a shard nothing (no EINTR in the middle of a turn), and under ThreadSanitizer,
+// which defers handlers of threads in uninstrumented syscalls like io_uring_enter, it still
+// runs at once. The SIGNAL origin's handler is process-wide, so any thread may run it.
+void BlockProcessSignals() noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE}) {
+    sigaddset(&set, signo);
+  }
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+}  // namespace
+
 struct Smp::Barriers {
-  explicit Barriers(unsigned n) : started(n), stopped(n + 1), discarded(1) {}
-  std::latch started;    // every shard has its reactor (or failed to build it)
-  std::latch stopped;    // every loop has returned; +1 for the thread that discards
-  std::latch discarded;  // in-flight messages are gone: reactors may be destroyed
+  // Runs once every loop has returned, before any shard is released: no shard thread uses the
+  // matrix then, so messages still in flight are freed here (their futures were on stopped
+  // shards) while every reactor still exists.
+  struct Discard {
+    void operator()() noexcept { matrix->DiscardAll(); }
+    SmpMessageMatrix* matrix;
+  };
+  Barriers(unsigned n, SmpMessageMatrix* matrix) : started(n), stopped(n, Discard{matrix}) {}
+  std::latch started;                // every shard has its reactor (or failed to build it)
+  std::barrier<Discard> stopped;     // every loop has returned
 };
 
 unsigned this_shard_id() noexcept {
@@ -55,17 +83,12 @@ void Smp::RunShards(std::function<void()> start) {
   matrix_ = std::make_unique<SmpMessageMatrix>(n, options_.ring_capacity);
   reactors_ = std::vector<std::atomic<Reactor*>>(n);
   errors_.assign(n, nullptr);
-  barriers_ = std::make_unique<Barriers>(n);
+  barriers_ = std::make_unique<Barriers>(n, matrix_.get());
 
   std::vector<std::thread> threads;
   threads.reserve(n);
   for (unsigned s = 0; s < n; ++s) threads.emplace_back([this, s, &start] { ShardMain(s, start); });
 
-  barriers_->stopped.arrive_and_wait();
-  // Every loop has returned and no shard touches the matrix until `discarded`: messages still
-  // in flight are freed here (their futures were on stopped shards).
-  matrix_->DiscardAll();
-  barriers_->discarded.count_down();
   for (std::thread& t : threads) t.join();
   for (std::exception_ptr& e : errors_) {
     if (e != nullptr) std::rethrow_exception(e);
@@ -74,6 +97,7 @@ void Smp::RunShards(std::function<void()> start) {
 
 void Smp::ShardMain(unsigned shard, const std::function<void()>& start) {
   current_ = this;
+  BlockProcessSignals();
   std::optional<Reactor> reactor;
   try {
     if (options_.pin) {
@@ -108,8 +132,7 @@ void Smp::ShardMain(unsigned shard, const std::function<void()>& start) {
       Stop();
     }
   }
-  barriers_->stopped.arrive_and_wait();
-  barriers_->discarded.wait();
+  barriers_->stopped.arrive_and_wait();  // the last to arrive discards what is in flight
   reactors_[shard].store(nullptr);
   reactor.reset();
   current_ = nullptr;

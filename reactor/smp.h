@@ -32,6 +32,11 @@
 // Threading: SubmitTo, InvokeOnAll, MapReduce and Sharded<> are called on a shard thread (or on
 // a thread with a lone Reactor, where only shard 0 exists). Smp::Run is called on a non-shard
 // thread (usually main) and blocks it until the shards have stopped.
+//
+// Signals: shard threads block SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2, SIGCHLD and
+// SIGPIPE, so process-directed signals land on the thread waiting in Smp::Run (the SIGNAL
+// origin's handler is process-wide and reaches every watching queue from there). Keep that
+// thread unblocked for them.
 #ifndef KEV_REACTOR_SMP_H_
 #define KEV_REACTOR_SMP_H_
 
