@@ -20,6 +20,9 @@ using std::chrono::nanoseconds;
 // A file body goes out in chunks of this size, so a client that stops reading is caught by
 // --send-timeout per chunk instead of holding a transfer forever.
 constexpr size_t kSendFileChunk = 1 << 20;
+// Bounds on the lingering close after an error response.
+constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr size_t kLingerBytes = 1 << 20;
 // Batched in-memory responses are written once they reach this many bytes.
 constexpr size_t kMaxBatchBytes = 64 << 10;
 
@@ -150,7 +153,9 @@ void ShardServer::Sweep() {
   for (Slot* s = slots_; s != nullptr;) {
     Slot* next = s->next;  // Expire() does not unlink, but stay safe if it ever does
     if (!s->expired && now >= s->deadline_ns) {
-      if (s->phase == Phase::kIdle) {
+      if (s->phase == Phase::kLinger) {
+        // The error response is out; the client just did not close. Nothing to count.
+      } else if (s->phase == Phase::kIdle) {
         ++metrics_.idle_timeouts;
       } else if (s->phase == Phase::kResponse) {
         ++metrics_.client_errors;  // stalled reader
@@ -261,8 +266,11 @@ Future<void> ShardServer::Converse(net::Connection& conn, Slot& slot) {
     metrics_.CountResponse(plan.status, out.size() - before + plan.file_length);
     metrics_.body_bytes_sent += plan.body_bytes;
     if (log_) {
-      AccessLogEntry e{.peer = peer, .time = now, .status = plan.status,
-                       .body_bytes = plan.body_bytes};
+      AccessLogEntry e;
+      e.peer = peer;
+      e.time = now;
+      e.status = plan.status;
+      e.body_bytes = plan.body_bytes;
       if (status == RequestParser::Status::kComplete) {
         e.method = parser.method_name();
         e.target = parser.target();
@@ -275,8 +283,23 @@ Future<void> ShardServer::Converse(net::Connection& conn, Slot& slot) {
       log_->Append(e);
     }
     if (status == RequestParser::Status::kError) {
+      // Lingering close: closing with unread request bytes would make the kernel send a
+      // RST that can destroy the error response before the client reads it. So: send the
+      // response and a FIN, then read and discard (bounded in bytes and time) until the
+      // client closes too.
       co_await conn.Write(out);
-      co_return;  // ServeConnection flushes, then closes
+      co_await conn.ShutdownOutput();
+      slot.phase = Phase::kLinger;
+      slot.deadline_ns = MonotonicCoarseNs() + Ns(std::min<std::chrono::milliseconds>(
+                                                   options_.header_timeout, kLingerTime));
+      size_t discarded = 0;
+      while (discarded < kLingerBytes) {
+        std::span<const std::byte> got = co_await conn.ReadSome();
+        if (got.empty()) break;
+        discarded += got.size();
+        conn.Consume(got.size());
+      }
+      co_return;
     }
 
     // ---- Consume the head and drain any request body. ----

@@ -92,7 +92,7 @@ class ShardServer {
   ShardMetrics Snapshot() const;
 
  private:
-  enum class Phase : uint8_t { kIdle, kHead, kBody, kResponse };
+  enum class Phase : uint8_t { kIdle, kHead, kBody, kResponse, kLinger };
   // One per live connection, in its coroutine frame (a stable address), linked into slots_.
   struct Slot {
     net::Connection* conn = nullptr;
