@@ -19,7 +19,11 @@
 //   size_t n = q.Dequeue(out, 4);       // n == 1, out[0].ret_data[0] == 42, DONE
 //
 // Threading: not thread-safe. One thread at a time (the C API holds the queue's mutex around
-// every call, observer callbacks included). Allocation: one Request per ADD through Ctl (none
+// every call, observer callbacks included). With a Poller, the completions of the origins'
+// operations run inside Poller::Wait on the thread that owns the queue at that moment (the C
+// API's driving waiter keeps the mutex while it is in Wait), so they need no lock either. The
+// Poller must outlive the Queue; destroy the Queue first (origins with operations in flight
+// orphan them, and they free themselves at the Poller's final completions). Allocation: one Request per ADD through Ctl (none
 // for AddRequest); delivering, re-arming and coalescing allocate nothing.
 #ifndef KEV_KEVENT_INTERNAL_QUEUE_H_
 #define KEV_KEVENT_INTERNAL_QUEUE_H_
