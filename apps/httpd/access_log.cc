@@ -56,8 +56,8 @@ void AppendAccessLogLine(const AccessLogEntry& e, std::string* out) {
   const int month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
   const int64_t year = yoe + era * 400 + (month <= 2);
   char date[48];
-  std::snprintf(date, sizeof(date), "%02d/%s/%04d:%02d:%02d:%02d +0000", day,
-                kMonths[month - 1], static_cast<int>(year), static_cast<int>(secs / 3600),
+  std::snprintf(date, sizeof(date), "%02d/%s/%04d:%02d:%02d:%02d +0000", day, kMonths[month - 1],
+                static_cast<int>(year), static_cast<int>(secs / 3600),
                 static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
   out->append(date);
   out->append("] \"");

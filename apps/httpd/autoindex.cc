@@ -36,8 +36,8 @@ bool RenderDirectoryListing(int dir_fd, std::string_view url_path, std::string* 
     struct stat st;
     // NOFOLLOW: a listing never reveals anything about a symlink's target.
     if (fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    entries.push_back({std::string(name), S_ISDIR(st.st_mode),
-                       static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec});
+    entries.push_back({std::string(name), S_ISDIR(st.st_mode), static_cast<uint64_t>(st.st_size),
+                       st.st_mtim.tv_sec});
   }
   closedir(dir);
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
@@ -49,7 +49,8 @@ bool RenderDirectoryListing(int dir_fd, std::string_view url_path, std::string* 
   html->append("</title></head>\n<body><h1>Index of ");
   AppendHtmlEscaped(url_path, html);
   html->append("</h1>\n<table>\n");
-  if (url_path != "/") html->append("<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
+  if (url_path != "/")
+    html->append("<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
   for (const Entry& e : entries) {
     html->append("<tr><td><a href=\"");
     std::string href;

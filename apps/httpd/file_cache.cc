@@ -26,9 +26,8 @@ const CachedFile* FileCache::Lookup(int root_fd, std::string_view key) {
   struct stat st;
   // Syscall per hit: the validity check (see the header); no allocation, the path is
   // NUL-terminated by std::string.
-  if (fstatat(root_fd, f.resolved.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-      !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_dev) != f.dev ||
-      static_cast<uint64_t>(st.st_ino) != f.ino ||
+  if (fstatat(root_fd, f.resolved.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<uint64_t>(st.st_dev) != f.dev || static_cast<uint64_t>(st.st_ino) != f.ino ||
       static_cast<uint64_t>(st.st_size) != f.size ||
       static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec != f.mtime_ns) {
     Erase(it);

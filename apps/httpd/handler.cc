@@ -74,12 +74,23 @@ void AppendUrlPath(std::string_view s, std::string* out) {
 void AppendHtmlEscaped(std::string_view s, std::string* out) {
   for (char c : s) {
     switch (c) {
-      case '&': out->append("&amp;"); break;
-      case '<': out->append("&lt;"); break;
-      case '>': out->append("&gt;"); break;
-      case '"': out->append("&quot;"); break;
-      case '\'': out->append("&#39;"); break;
-      default: out->push_back(c);
+      case '&':
+        out->append("&amp;");
+        break;
+      case '<':
+        out->append("&lt;");
+        break;
+      case '>':
+        out->append("&gt;");
+        break;
+      case '"':
+        out->append("&quot;");
+        break;
+      case '\'':
+        out->append("&#39;");
+        break;
+      default:
+        out->push_back(c);
     }
   }
 }
@@ -172,8 +183,8 @@ void Handler::AppendPage(std::string_view content_type, std::string_view body, i
   out->append(body);
 }
 
-void Handler::Handle(const RequestParser& req, int64_t now, bool allow_keep_alive,
-                     std::string* out, ResponsePlan* plan) {
+void Handler::Handle(const RequestParser& req, int64_t now, bool allow_keep_alive, std::string* out,
+                     ResponsePlan* plan) {
   plan->Clear();
   now_ = now;
   minor_ = req.version_minor();
@@ -220,7 +231,7 @@ void Handler::Handle(const RequestParser& req, int64_t now, bool allow_keep_aliv
     return ServeDirectory(req, fd.get(), rel_, out, plan);
   }
   if (!S_ISREG(st.st_mode)) return Error(403, out, plan);  // FIFOs, devices, sockets
-  if (dir_syntax) return Error(404, out, plan);          // "/file.txt/"
+  if (dir_syntax) return Error(404, out, plan);            // "/file.txt/"
   ServeFile(req, std::move(fd), st, rel_, out, plan);
 }
 

@@ -143,8 +143,7 @@ class Handler {
   std::string_view DateLine(int64_t now);
 
  private:
-  void Error(int status, std::string* out, ResponsePlan* plan,
-             std::string_view extra_headers = {});
+  void Error(int status, std::string* out, ResponsePlan* plan, std::string_view extra_headers = {});
   void AppendStatusLine(int status, std::string* out);
   void AppendConnectionAndEnd(const ResponsePlan& plan, std::string* out);
   void ServeDirectory(const RequestParser& req, int dir_fd, const std::string& rel,
@@ -155,8 +154,8 @@ class Handler {
                    ResponsePlan* plan);
   // Shared by cached and uncached files: evaluates conditionals and Range. Returns the
   // status (200, 206, 304, 416) and sets *first / *length for 200/206.
-  int Evaluate(const RequestParser& req, std::string_view etag, int64_t mtime_sec,
-               uint64_t size, uint64_t* first, uint64_t* length);
+  int Evaluate(const RequestParser& req, std::string_view etag, int64_t mtime_sec, uint64_t size,
+               uint64_t* first, uint64_t* length);
 
   HandlerOptions options_;
   FileCache* cache_;

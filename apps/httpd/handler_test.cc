@@ -81,11 +81,11 @@ class HandlerTest : public ::testing::TestWithParam<bool> {
     ASSERT_EQ(system(cmd.c_str()), 0);
   }
   void Reset() {
-    cache_ = std::make_unique<FileCache>(FileCacheOptions{.capacity_bytes = 1 << 20,
-                                                          .max_file_bytes = 1024});
-    handler_ = std::make_unique<Handler>(
-        HandlerOptions{.root_fd = root_fd_, .autoindex = autoindex_},
-        GetParam() ? cache_.get() : nullptr);
+    cache_ = std::make_unique<FileCache>(
+        FileCacheOptions{.capacity_bytes = 1 << 20, .max_file_bytes = 1024});
+    handler_ =
+        std::make_unique<Handler>(HandlerOptions{.root_fd = root_fd_, .autoindex = autoindex_},
+                                  GetParam() ? cache_.get() : nullptr);
   }
 
   Result Get(const std::string& request, int64_t now = kNow) {
@@ -185,13 +185,12 @@ TEST_P(HandlerTest, ConditionalRequests) {
   EXPECT_EQ(Get11("/hello.txt", "If-None-Match: \"nope\"\r\n").plan.status, 200);
   EXPECT_EQ(Get11("/hello.txt", "If-None-Match: W/" + etag + "\r\n").plan.status, 304);
   EXPECT_EQ(Get11("/hello.txt", "If-Modified-Since: " + lm + "\r\n").plan.status, 304);
-  EXPECT_EQ(Get11("/hello.txt", "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n")
-                .plan.status,
+  EXPECT_EQ(Get11("/hello.txt", "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n").plan.status,
             200);
   // If-None-Match decides alone.
-  EXPECT_EQ(Get11("/hello.txt", "If-None-Match: \"x\"\r\nIf-Modified-Since: " + lm + "\r\n")
-                .plan.status,
-            200);
+  EXPECT_EQ(
+      Get11("/hello.txt", "If-None-Match: \"x\"\r\nIf-Modified-Since: " + lm + "\r\n").plan.status,
+      200);
 }
 
 TEST_P(HandlerTest, Ranges) {
@@ -214,8 +213,7 @@ TEST_P(HandlerTest, Ranges) {
   Result full = Get11("/hello.txt");
   const size_t at = full.out.find("ETag: ") + 6;
   const std::string etag = full.out.substr(at, full.out.find("\r\n", at) - at);
-  EXPECT_EQ(Get11("/hello.txt", "Range: bytes=0-1\r\nIf-Range: " + etag + "\r\n").plan.status,
-            206);
+  EXPECT_EQ(Get11("/hello.txt", "Range: bytes=0-1\r\nIf-Range: " + etag + "\r\n").plan.status, 206);
 }
 
 TEST_P(HandlerTest, Methods) {
@@ -288,7 +286,7 @@ TEST_P(HandlerTest, AutoindexListsEscapedNames) {
   EXPECT_THAT(body, HasSubstr("href=\"./sub/\">sub/</a>"));
   EXPECT_THAT(body, Not(HasSubstr("hidden")));
   EXPECT_LT(body.find("sub/"), body.find("a b.txt"));  // directories first
-  EXPECT_EQ(AnyBody(Get11("/docs/")), "docs index");  // an index still wins
+  EXPECT_EQ(AnyBody(Get11("/docs/")), "docs index");   // an index still wins
 }
 
 TEST_P(HandlerTest, ConnectionHandling) {
@@ -319,9 +317,9 @@ TEST_P(HandlerTest, ParseErrorsCloseTheConnection) {
   EXPECT_THAT(r.out, HasSubstr("Connection: close"));
   EXPECT_EQ(Get("GET /x HTTP/2.0\r\n\r\n").plan.status, 505);
   EXPECT_EQ(Get("GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n").plan.status, 414);
-  EXPECT_EQ(Get("GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(17000, 'a') + "\r\n\r\n")
-                .plan.status,
-            431);
+  EXPECT_EQ(
+      Get("GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(17000, 'a') + "\r\n\r\n").plan.status,
+      431);
   // The error body's Content-Length is exact.
   const std::string body = r.Body();
   EXPECT_THAT(r.out, HasSubstr("Content-Length: " + std::to_string(body.size()) + "\r\n"));

@@ -39,8 +39,7 @@ ABSL_FLAG(absl::Duration, send_timeout, absl::Seconds(60),
           "Time allowed for the client to take each write (1 MiB of a file body).");
 ABSL_FLAG(int, max_connections, 10000,
           "Open connections per shard; beyond it new connections are closed at once.");
-ABSL_FLAG(int, max_pipelined, 16,
-          "Pipelined responses batched into one write before it is sent.");
+ABSL_FLAG(int, max_pipelined, 16, "Pipelined responses batched into one write before it is sent.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGINT/SIGTERM, how long in-flight responses may take before being cut off.");
 ABSL_FLAG(bool, metrics, true, "Serve Prometheus metrics at /_kev/metrics.");

@@ -34,18 +34,18 @@ struct ShardMetrics {
   unsigned shard = 0;
   // Responses by status: index i counts kTrackedStatuses[i]; the last slot counts the rest.
   std::array<uint64_t, kTrackedStatuses.size() + 1> responses{};
-  uint64_t bytes_sent = 0;             // response bytes (heads and bodies) handed to sockets
-  uint64_t body_bytes_sent = 0;        // of which body bytes
-  uint64_t connections_open = 0;       // gauge
-  uint64_t connections_accepted = 0;   // total accepted (including rejected ones)
-  uint64_t connections_rejected = 0;   // closed at once: over --max-connections
-  uint64_t header_timeouts = 0;        // closed: the head did not arrive within --header-timeout
-  uint64_t idle_timeouts = 0;          // closed: keep-alive idle past --keepalive-timeout
-  uint64_t client_errors = 0;          // closed: the peer reset / vanished mid-response
+  uint64_t bytes_sent = 0;            // response bytes (heads and bodies) handed to sockets
+  uint64_t body_bytes_sent = 0;       // of which body bytes
+  uint64_t connections_open = 0;      // gauge
+  uint64_t connections_accepted = 0;  // total accepted (including rejected ones)
+  uint64_t connections_rejected = 0;  // closed at once: over --max-connections
+  uint64_t header_timeouts = 0;       // closed: the head did not arrive within --header-timeout
+  uint64_t idle_timeouts = 0;         // closed: keep-alive idle past --keepalive-timeout
+  uint64_t client_errors = 0;         // closed: the peer reset / vanished mid-response
   uint64_t cache_hits = 0;
   uint64_t cache_misses = 0;
-  uint64_t cache_bytes = 0;            // gauge
-  uint64_t access_log_dropped = 0;     // lines dropped because the writer fell behind
+  uint64_t cache_bytes = 0;         // gauge
+  uint64_t access_log_dropped = 0;  // lines dropped because the writer fell behind
   // Reactor numbers for this shard, (metric name without prefix, value), filled in by the
   // server when the reactor exposes them; rendered as kev_reactor_<name>{shard=...}.
   std::vector<std::pair<std::string, double>> reactor;
@@ -69,7 +69,8 @@ std::string RenderStatusHtml(std::span<const ShardMetrics> shards, int64_t uptim
                              std::string_view root);
 
 // The Content-Type of RenderPrometheus() output.
-inline constexpr std::string_view kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr std::string_view kPrometheusContentType =
+    "text/plain; version=0.0.4; charset=utf-8";
 
 }  // namespace kev::httpd
 

@@ -78,8 +78,8 @@ ShardServer::ShardServer(ServerOptions options, int root_fd, std::shared_ptr<Acc
     log_timer_.ArmPeriodic(std::chrono::seconds(1));
   }
   // Sweep often enough that a timeout fires at most ~1/8 of itself late.
-  auto period = std::min({options_.header_timeout, options_.keepalive_timeout,
-                          options_.send_timeout}) / 8;
+  auto period =
+      std::min({options_.header_timeout, options_.keepalive_timeout, options_.send_timeout}) / 8;
   period = std::clamp(period, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
   sweep_timer_.ArmPeriodic(period);
 }
@@ -91,8 +91,7 @@ ShardServer::~ShardServer() {
 uint16_t ShardServer::Listen(uint16_t port) {
   auto address = net::SocketAddress::Parse(options_.address, port);
   if (!address) {
-    throw std::system_error(EINVAL, std::system_category(),
-                            "bad --address " + options_.address);
+    throw std::system_error(EINVAL, std::system_category(), "bad --address " + options_.address);
   }
   net::ListenOptions lo;
   lo.reuse_port = true;
@@ -371,8 +370,7 @@ ShardMetrics ShardServer::Snapshot() const {
         {"sleeps_total", static_cast<double>(rm.sleeps)},
         {"completions_total", static_cast<double>(rm.completions)},
         {"events_delivered_total", static_cast<double>(rm.events_delivered)},
-        {"idle_seconds_total",
-         std::chrono::duration<double>(rm.idle_time).count()},
+        {"idle_seconds_total", std::chrono::duration<double>(rm.idle_time).count()},
         {"smp_messages_sent_total", static_cast<double>(rm.smp_messages_sent)},
         {"smp_messages_received_total", static_cast<double>(rm.smp_messages_received)},
     };

@@ -98,7 +98,7 @@ class ShardServer {
     net::Connection* conn = nullptr;
     int64_t deadline_ns = 0;  // CLOCK_MONOTONIC_COARSE
     Phase phase = Phase::kIdle;
-    bool expired = false;     // closed by the sweep (a timeout) or by the drain
+    bool expired = false;  // closed by the sweep (a timeout) or by the drain
     Slot* prev = nullptr;
     Slot* next = nullptr;
   };
