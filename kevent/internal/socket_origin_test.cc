@@ -363,6 +363,40 @@ TEST_P(SocketTest, SeveralThreadsShareTheSocketsOfOneQueue) {
   EXPECT_EQ(received.load(), 10L * kMessages);
 }
 
+TEST_P(SocketTest, CloseWakesADriverBlockedInThePoller) {
+  int sv[2];
+  SocketPair(sv);
+  Add(Req(KEVENT_SOCKET, sv[0], KEVENT_SOCKET_RECV));
+  std::atomic<int> got{1};
+  std::thread waiter([&] {
+    ukevent ev[4];
+    got = kevent_get_events(kfd_, 1, 4, {-1, 0}, ev, 0);
+  });
+  while (kev::kevent_internal::BlockedWaitersForTesting(kfd_) < 1) usleep(1000);
+  EXPECT_EQ(kevent_close(kfd_), 0);
+  kfd_ = -1;
+  waiter.join();
+  EXPECT_EQ(got.load(), -EBADF);
+}
+
+TEST_P(SocketTest, KeventWaitFillsTheRingWithSocketEvents) {
+  int sv[2];
+  SocketPair(sv);
+  constexpr unsigned kSlots = 4;
+  alignas(kevent_ring) unsigned char mem[sizeof(kevent_ring) + kSlots * sizeof(ukevent)] = {};
+  auto* ring = reinterpret_cast<kevent_ring*>(mem);
+  const int rfd = kevent_init(ring, kSlots, 0);
+  ASSERT_GE(rfd, 0);
+  Add(Req(KEVENT_SOCKET, sv[0], KEVENT_SOCKET_RECV, 0, 9), rfd);
+  std::thread writer([&] { Write(sv[1], "ring"); });
+  EXPECT_EQ(kevent_wait(rfd, kSlots, 0, kLong, 0), 1);
+  writer.join();
+  EXPECT_EQ(ring->ring_kidx, 1u);
+  EXPECT_EQ(ring->event[0].user[0], 9u);
+  EXPECT_EQ(ring->event[0].ret_data[0], static_cast<uint32_t>(KEVENT_SOCKET_RECV));
+  EXPECT_EQ(kevent_close(rfd), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SocketTest, ::testing::Values("io_uring", "epoll"));
 
 }  // namespace
