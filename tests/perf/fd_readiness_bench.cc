@@ -86,8 +86,14 @@ void KeventLoop(benchmark::State& state, uint32_t req_flags) {
     int got = 0;
     while (got < kActive) {
       const int n =
-          kevent_get_events(kfd, kActive - got, kActive - got, timespec{5, 0}, out.data(), 0);
-      Check(n > 0, "kevent_get_events timed out");
+          kevent_get_events(kfd, kActive - got, kActive - got, timespec{2, 0}, out.data(), 0);
+      if (n <= 0) {
+        // Events lost (tests/fuzz/kevent_regression_test.cc, *EtDrainThenRefillIsDelivered):
+        // report it as this benchmark's error and let the others run.
+        state.SkipWithError("kevent_get_events timed out: readiness events were lost");
+        kevent_close(kfd);
+        return;
+      }
       for (int i = 0; i < n; ++i) {
         const int fd = static_cast<int>(out[i].id.raw[0]);
         Check(read(fd, &byte, 1) == 1, "kevent reported a pipe with nothing to read");
