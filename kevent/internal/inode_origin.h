@@ -11,8 +11,9 @@
 // fs.inotify.max_user_watches is reached...).
 // If the directory itself is deleted (or its filesystem unmounted), its requests break:
 // BROKEN|DONE with ENOENT. The kernel reports a deletion when the directory's inode is freed,
-// i.e. once no process holds it open any more (including the fd given at ADD). If the kernel's inotify queue overflowed, every request of the queue
-// gets one occurrence of both kinds (changes were lost; rescan).
+// i.e. once no process holds it open any more (including the fd given at ADD). If the kernel's
+// inotify queue overflowed, every request of the queue gets one occurrence of both kinds (changes
+// were lost; rescan).
 //
 // Implementation: one inotify fd per queue (created at the first ADD), polled on the queue's
 // Poller; one inotify watch per directory (kernel watches are per inode, so two fds of one
@@ -65,7 +66,7 @@ class InodeOrigin final : public Origin, private ReadableWatch::Listener {
   void Sweep();
 
   OriginContext& context_;
-  ReadableWatch* watch_ = nullptr;  // owns the inotify fd
+  ReadableWatch* watch_ = nullptr;                                    // owns the inotify fd
   absl::flat_hash_map<int, std::unique_ptr<Directory>> directories_;  // by inotify wd
   // While OnReadable dispatches, directories left without requests wait here (a Break inside
   // the dispatch must not destroy the Storage it is walking).

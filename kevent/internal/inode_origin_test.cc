@@ -88,9 +88,8 @@ TEST_P(InodeOriginTest, ChangesCoalesceWithACount) {
   dir.Touch("b");
   ASSERT_EQ(mkdir(dir.Path("sub").c_str(), 0700), 0);  // directories count too
   dir.Remove("a");
-  std::vector<ukevent> events = DriveUntil({&primary_}, [](const auto& e) {
-    return Changes(e[0]) >= 4;
-  })[0];
+  std::vector<ukevent> events =
+      DriveUntil({&primary_}, [](const auto& e) { return Changes(e[0]) >= 4; })[0];
   EXPECT_EQ(Changes(events), 4u);
   uint32_t kinds = 0;
   for (const ukevent& e : events) kinds |= e.ret_data[1];
@@ -105,9 +104,8 @@ TEST_P(InodeOriginTest, RenameInsideIsOneOfEachAndAcrossMovesOutAndIn) {
   ASSERT_EQ(Ctl(KEVENT_CTL_ADD, src), 0u);
   ASSERT_EQ(Ctl(KEVENT_CTL_ADD, dst), 0u);
   ASSERT_EQ(rename(from.Path("a").c_str(), from.Path("b").c_str()), 0);
-  std::vector<ukevent> events = DriveUntil({&primary_}, [](const auto& e) {
-    return Changes(e[0]) >= 2;
-  })[0];
+  std::vector<ukevent> events =
+      DriveUntil({&primary_}, [](const auto& e) { return Changes(e[0]) >= 2; })[0];
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(Changes(events), 2u) << "moved out of a, moved in as b";
   EXPECT_EQ(events.back().user[0], 1u);
@@ -216,9 +214,9 @@ TEST_P(InodeOriginTest, BadRequestsAreRejected) {
   ukevent bad_id = InodeRequest(dir.fd, kCreate);
   bad_id.id.raw[1] = 1;
   std::vector<Case> cases = {
-      {InodeRequest(closed_fd, kCreate), EBADF},  {InodeRequest(-1, kCreate), EBADF},
-      {InodeRequest(file_fd, kCreate), ENOTDIR},  {InodeRequest(dir.fd, 0), EINVAL},
-      {InodeRequest(dir.fd, 0x4), EINVAL},        {bad_id, EINVAL},
+      {InodeRequest(closed_fd, kCreate), EBADF}, {InodeRequest(-1, kCreate), EBADF},
+      {InodeRequest(file_fd, kCreate), ENOTDIR}, {InodeRequest(dir.fd, 0), EINVAL},
+      {InodeRequest(dir.fd, 0x4), EINVAL},       {bad_id, EINVAL},
   };
   for (Case& c : cases) {
     EXPECT_EQ(Ctl(KEVENT_CTL_ADD, c.uk), kBroken) << c.uk.id.raw[0] << " " << c.uk.event;

@@ -209,8 +209,7 @@ long PosixTimerCreate(Queue& queue, clockid_t clock, void* ptr) {
   return OriginOf(queue)->Create(queue, clock, ptr);
 }
 
-int PosixTimerSetTime(Queue& queue, long id, int flags, const itimerspec* value,
-                      itimerspec* old) {
+int PosixTimerSetTime(Queue& queue, long id, int flags, const itimerspec* value, itimerspec* old) {
   if (id <= 0) return -EINVAL;
   return OriginOf(queue)->SetTime(static_cast<uint64_t>(id), flags, value, old);
 }

@@ -16,8 +16,7 @@ namespace {
 itimerspec Spec(int64_t value_ns, int64_t interval_ns = 0) {
   itimerspec its = {};
   its.it_value = {static_cast<time_t>(value_ns / 1'000'000'000), value_ns % 1'000'000'000};
-  its.it_interval = {static_cast<time_t>(interval_ns / 1'000'000'000),
-                     interval_ns % 1'000'000'000};
+  its.it_interval = {static_cast<time_t>(interval_ns / 1'000'000'000), interval_ns % 1'000'000'000};
   return its;
 }
 constexpr int64_t kMs = 1'000'000;
@@ -97,9 +96,8 @@ TEST_P(PosixTimerOriginTest, PeriodicCountsEveryExpiration) {
   const long id = Create(CLOCK_MONOTONIC, &state_);
   ASSERT_GT(id, 0);
   ASSERT_EQ(Set(id, 0, Spec(2 * kMs, 2 * kMs)), 0);
-  std::vector<ukevent> events = DriveUntil({&primary_}, [](const auto& e) {
-    return Expirations(e[0]) >= 5;
-  })[0];
+  std::vector<ukevent> events =
+      DriveUntil({&primary_}, [](const auto& e) { return Expirations(e[0]) >= 5; })[0];
   EXPECT_GE(Expirations(events), 5u);
   // Not polled for at least 20 ms (ten periods): the next delivery counts them all at once.
   Settle(1);

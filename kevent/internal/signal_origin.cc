@@ -233,8 +233,7 @@ int SignalOrigin::Enqueue(Request& r) {
   if (r.uk.event != KEVENT_SIGNAL_DELIVERY) return -EINVAL;
   if ((r.uk.id.raw_u64 & ~KEVENT_SIGNAL_NOMASK) >> 32 != 0) return -EINVAL;
   const uint32_t signo = r.uk.id.raw[0];
-  if (signo < 1 || signo >= static_cast<uint32_t>(NSIG) || signo == SIGKILL ||
-      signo == SIGSTOP) {
+  if (signo < 1 || signo >= static_cast<uint32_t>(NSIG) || signo == SIGKILL || signo == SIGSTOP) {
     return -EINVAL;
   }
   int rc = EnsureSink();

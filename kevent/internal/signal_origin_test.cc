@@ -277,8 +277,8 @@ TEST_P(SignalOriginTest, BadRequestsAreRejected) {
     uint32_t err;
   };
   std::vector<Case> cases = {
-      {SignalRequest(0, true), EINVAL},       {SignalRequest(NSIG, true), EINVAL},
-      {SignalRequest(SIGKILL, true), EINVAL}, {SignalRequest(SIGSTOP, false), EINVAL},
+      {SignalRequest(0, true), EINVAL},        {SignalRequest(NSIG, true), EINVAL},
+      {SignalRequest(SIGKILL, true), EINVAL},  {SignalRequest(SIGSTOP, false), EINVAL},
       {SignalRequest(reserved, true), EINVAL},
   };
   ukevent bad_event = SignalRequest(SIGUSR1, true);
