@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -138,6 +140,11 @@ uint64_t AccessLogSink::write_errors() const {
 }
 
 void AccessLogSink::Run() {
+  // Process-directed signals (SIGTERM...) belong to the reactor threads, whose handlers feed
+  // the kevent SIGNAL origin; this thread never takes them.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
   std::string writing;
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -199,5 +200,12 @@ int main(int argc, char** argv) {
   // in production, but sanitizer runtimes defer handlers there indefinitely. A signal that
   // arrives before the unblock stays pending and is delivered right after it.
   SetShutdownSignalsBlocked(true);
+  // Every connection is a descriptor: allow as many as the hard limit permits (the soft limit
+  // is often 1024, far below --max_connections).
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   return kev::App::Run(argc, argv, [] { return Serve(); });
 }
