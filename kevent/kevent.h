@@ -70,8 +70,16 @@ int kevent_commit(int fd, unsigned int new_uidx, unsigned int over);
  * with fd return -EBADF. Returns 0 or -EBADF. */
 int kevent_close(int fd);
 
-/* POSIX timers whose expiries are KEVENT_POSIX_TIMER events carrying ptr. Return a timer id
- * (>= 0) or a negative errno. Not implemented yet: -EOPNOTSUPP (-EBADF for a bad fd). */
+/* POSIX timers of queue fd, whose expiries are KEVENT_POSIX_TIMER events (id.raw_u64 = the timer
+ * id, ptr = `ptr`, ret_data[0] = expirations since the last delivery). Thread-safe.
+ * create: makes a disarmed timer on `clock` (any clock the kernel has timers on, CPU clocks
+ *   included) and registers its request. Returns the timer id (> 0), or -EBADF (fd), -EINVAL
+ *   (clock), -EPERM (an _ALARM clock without CAP_WAKE_ALARM), -EMFILE, -ENOMEM.
+ * settime: as timer_settime(2): flags 0 or TIMER_ABSTIME; it_value 0 disarms; it_interval
+ *   repeats; the previous setting goes to *old if non-NULL. Returns 0, -EBADF or -EINVAL (no
+ *   such timer, bad flags, NULL value, tv_nsec out of range).
+ * delete: removes the request (a ready, undelivered event is dropped) and the timer. Returns 0,
+ *   -EBADF or -EINVAL (no such timer). kevent_close deletes the queue's timers. */
 long kevent_posix_timer_create(int fd, clockid_t clock, void *ptr);
 int kevent_posix_timer_settime(int fd, long timer, int flags, const struct itimerspec *value,
                                struct itimerspec *old);
