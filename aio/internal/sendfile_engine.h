@@ -6,7 +6,8 @@
 //
 //   header:   Send(sock, header)                            (C aio_sendfile_path only)
 //   splice:   Splice(file@off -> pipe) then Splice(pipe -> sock), repeated   (io_uring)
-//   sendfile: sendfile(2) until EAGAIN, then PollAdd(sock, POLLOUT), repeated (epoll)
+//   sendfile: sendfile(2) until EAGAIN, then PollAdd(sock, POLLOUT), repeated (epoll, and
+//             io_uring transfers of at most 16 KiB started with inline_ok)
 //
 // Short transfers are resumed; EAGAIN from a non-blocking socket waits for POLLOUT. A file that
 // ends early (splice or sendfile returning 0) fails with ENODATA instead of waiting forever.
@@ -41,7 +42,7 @@ class SendFileEngine final : public IoCompletion {
   using DoneFn = void (*)(SendFileEngine* engine, int64_t result, void* arg);
 
   enum class Mode : uint8_t {
-    kAuto,      // splice on io_uring, sendfile(2) on epoll
+    kAuto,      // splice on io_uring (sendfile(2) for small inline transfers), sendfile(2) on epoll
     kSplice,
     kSendfile,
   };
