@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -229,6 +230,34 @@ TEST_P(InodeOriginTest, BadRequestsAreRejected) {
   ukevent uk = InodeRequest(dir.fd, kCreate);
   no_poller.Ctl(KEVENT_CTL_ADD, uk);
   EXPECT_EQ(uk.ret_data[0], static_cast<uint32_t>(EOPNOTSUPP));
+}
+
+TEST_P(InodeOriginTest, KernelQueueOverflowTellsEveryRequest) {
+  int max_events = 0;
+  if (FILE* f = std::fopen("/proc/sys/fs/inotify/max_queued_events", "r")) {
+    if (std::fscanf(f, "%d", &max_events) != 1) max_events = 0;
+    std::fclose(f);
+  }
+  if (max_events <= 0 || max_events > 100'000) GTEST_SKIP() << "max_queued_events " << max_events;
+  TempDir busy, quiet;
+  ukevent a = InodeRequest(busy.fd, kCreate | kRemove, 0, 1);
+  ukevent b = InodeRequest(quiet.fd, kCreate | kRemove, 0, 2);
+  ASSERT_EQ(Ctl(KEVENT_CTL_ADD, a), 0u);
+  ASSERT_EQ(Ctl(KEVENT_CTL_ADD, b), 0u);
+  // More changes than the kernel queues, without polling in between.
+  const int files = max_events / 2 + 8;
+  for (int i = 0; i < files; ++i) busy.Touch(std::to_string(i));
+  for (int i = 0; i < files; ++i) busy.Remove(std::to_string(i));
+  std::vector<ukevent> events = DriveUntil({&primary_}, [&](const auto& e) {
+    return Changes(e[0]) > static_cast<uint32_t>(max_events);
+  })[0];
+  uint32_t busy_changes = 0, quiet_changes = 0;
+  for (const ukevent& e : events) {
+    (e.user[0] == 1 ? busy_changes : quiet_changes) += e.ret_data[0];
+    if (e.user[0] == 2) EXPECT_EQ(e.ret_data[1], kCreate | kRemove);
+  }
+  EXPECT_EQ(busy_changes, static_cast<uint32_t>(max_events) + 1) << "what was queued, + overflow";
+  EXPECT_EQ(quiet_changes, 1u) << "the overflow reaches every request";
 }
 
 TEST_P(InodeOriginTest, PollerDestroyedBeforeTheQueue) {
