@@ -254,9 +254,29 @@ Future<void> ConnectionState::BeginExclusiveOutput(ConnectionExtension* extensio
   if (output_error_ != 0) return MakeExceptionFuture<void>(SystemError(output_error_));
   extension_ = extension;
   barrier_ = written_;
+  if (sent_ < written_) SendPendingInline();
   if (sent_ >= written_) return MakeReadyFuture();
   MaybeStartSend();
   return WaitSent(written_);
+}
+
+void ConnectionState::SendPendingInline() noexcept {
+  if (send_in_flight_ || send_offset_ != out_sending_.size() || out_pending_.empty()) return;
+  // Direct syscall, not through the poller: the bytes before a file transfer (a response
+  // header) usually fit the socket buffer, and sending them now lets the transfer start in
+  // this turn instead of after a send completion one loop turn later.
+  ssize_t n = ::send(fd_, out_pending_.data(), out_pending_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n <= 0) return;  // EAGAIN or an error: the poller's send finds and reports it
+  sent_ += static_cast<uint64_t>(n);
+  if (static_cast<size_t>(n) == out_pending_.size()) {
+    out_pending_.clear();
+  } else {
+    out_sending_.swap(out_pending_);
+    out_pending_.clear();
+    out_sending_.erase(out_sending_.begin(), out_sending_.begin() + n);
+    send_offset_ = 0;
+  }
+  ResolveWaiters();
 }
 
 void ConnectionState::EndExclusiveOutput(int error) noexcept {

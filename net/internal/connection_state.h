@@ -107,6 +107,8 @@ class ConnectionState {
   void FinishRead(std::span<const std::byte> result) noexcept;
 
   void MaybeStartSend() noexcept;
+  // With nothing in flight, sends the pending bytes with one non-blocking send(2) right now.
+  void SendPendingInline() noexcept;
   void ResolveWaiters() noexcept;
   void FailWaiters(std::exception_ptr error) noexcept;
   Future<void> WaitSent(uint64_t target);
