@@ -13,7 +13,9 @@
 // every queue that watches the signal; each queue polls its own eventfd on its Poller and turns
 // counter differences into occurrences. When the last request for a signal goes (over all
 // queues), the disposition found at the first ADD is put back (unless someone replaced the
-// handler meanwhile; then it is left alone).
+// handler meanwhile; then it is left alone). MODIFY re-registers a request (Dequeue, then
+// Enqueue), so modifying the only request for a signal puts the old disposition back for the
+// length of that call.
 //
 // NOMASK decides what else happens when the signal arrives:
 //   - every watching request has NOMASK: the signal reaches only the queues; the previous
