@@ -1,5 +1,8 @@
 #include "reactor/reactor.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
@@ -273,6 +276,38 @@ TEST_P(ReactorTest, ManyInterestsAwaitedConcurrentlyAllCancelled) {
       },
       Options());
   EXPECT_EQ(aborted, kN);
+}
+
+TEST_P(ReactorTest, InterestOnAPipeResumesWhenDataArrives) {
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+  RunReactor(
+      [&]() -> Future<void> {
+        ukevent uk{};
+        uk.type = KEVENT_PIPE;
+        uk.event = KEVENT_SOCKET_RECV;
+        uk.id.raw[0] = static_cast<uint32_t>(p[0]);
+        uk.req_flags = KEVENT_REQ_ONESHOT;
+        Timer writer([&] { EXPECT_EQ(write(p[1], "x", 1), 1); });
+        writer.Arm(milliseconds(2));
+        ukevent ev = co_await Interest(uk);  // the loop blocks in the poller meanwhile
+        EXPECT_EQ(ev.ret_flags & KEVENT_RET_BROKEN, 0u);
+        EXPECT_NE(ev.ret_data[0] & KEVENT_SOCKET_RECV, 0u);
+        char c = 0;
+        EXPECT_EQ(read(p[0], &c, 1), 1);
+        // Readable at ADD: completes at once, no suspension.
+        EXPECT_EQ(write(p[1], "y", 1), 1);
+        ev = co_await Interest(uk);
+        EXPECT_NE(ev.ret_data[0] & KEVENT_SOCKET_RECV, 0u);
+        EXPECT_EQ(Reactor::Current().queue().size(), 0u);
+        // A bad fd is rejected.
+        ukevent bad = uk;
+        bad.id.raw[0] = 100000;
+        EXPECT_THROW(co_await WaitFor(bad), std::system_error);
+      },
+      Options());
+  close(p[0]);
+  close(p[1]);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ReactorTest,
