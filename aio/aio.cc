@@ -79,8 +79,8 @@ long aio_sendfile(int kevent_fd, int sock_fd, int in_fd, off_t offset, size_t co
                                     nullptr, 0);
 }
 
-long aio_sendfile_path(int kevent_fd, int sock_fd, void* header, size_t header_size,
-                       char* filename, off_t offset, size_t count) {
+long aio_sendfile_path(int kevent_fd, int sock_fd, void* header, size_t header_size, char* filename,
+                       off_t offset, size_t count) {
   if (kevent_fd < 0 || sock_fd < 0) return -EBADF;
   if (offset < 0 || filename == nullptr || (header == nullptr && header_size > 0)) return -EINVAL;
   // Opened here, synchronously, so that a missing or unreadable file is an immediate error.

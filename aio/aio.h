@@ -40,8 +40,8 @@ long aio_sendfile(int kevent_fd, int sock_fd, int in_fd, off_t offset, size_t co
  * `count` bytes of the file from `offset`, and closes the file. The byte count of the
  * completion includes the header. Returns a positive cookie or a negative errno at once
  * (-ENOENT / -EACCES from the open, -EBADF, -EINVAL, -ENOMEM). */
-long aio_sendfile_path(int kevent_fd, int sock_fd, void* header, size_t header_size,
-                       char* filename, off_t offset, size_t count);
+long aio_sendfile_path(int kevent_fd, int sock_fd, void* header, size_t header_size, char* filename,
+                       off_t offset, size_t count);
 
 #ifdef __cplusplus
 }

@@ -4,11 +4,10 @@
 #include "aio/aio.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <string>
@@ -133,7 +132,8 @@ TEST_P(AioSendfileTest, PathWithHeaderSixtyFourMebibytes) {
   std::string header = "HTTP/1.1 200 OK\r\nContent-Length: 67108864\r\n\r\n";
   std::string got;
   std::thread reader = ReadInBackground(&got, header.size() + kSize);
-  long cookie = aio_sendfile_path(kq_, sender_, header.data(), header.size(), path_.data(), 0, kSize);
+  long cookie =
+      aio_sendfile_path(kq_, sender_, header.data(), header.size(), path_.data(), 0, kSize);
   ASSERT_GT(cookie, 0);
   header.assign(header.size(), 'X');  // the call copied it
   ukevent ev = WaitEvent();
@@ -210,7 +210,7 @@ TEST_P(AioSendfileTest, CloseQueueWithTransferRunning) {
   ukevent ev{};
   timespec short_wait{0, 50'000'000};
   EXPECT_EQ(kevent_get_events(kq_, 0, 1, short_wait, &ev, 0), 0);
-  EXPECT_EQ(kevent_close(kq_), 0);  // cancels it; nothing leaks (ASan)
+  EXPECT_EQ(kevent_close(kq_), 0);   // cancels it; nothing leaks (ASan)
   kq_ = kevent_init(nullptr, 0, 0);  // for TearDown
 }
 

@@ -5,9 +5,8 @@
 //     kev::aio::File f = co_await kev::aio::File::Open(path, O_RDONLY);
 //     struct statx st = co_await f.Stat();
 //     std::vector<std::byte> buf(st.stx_size);
-//     size_t n = co_await f.Read(0, buf);                      // buf lives until the future resolves
-//     co_await f.Close();
-//     co_return n;
+//     size_t n = co_await f.Read(0, buf);                      // buf lives until the future
+//     resolves co_await f.Close(); co_return n;
 //   }
 //
 // Errors: std::system_error(errno, std::system_category()) on the future (ENOENT, EACCES, ...).
@@ -77,8 +76,8 @@ class File {
 Future<struct statx> Stat(std::string path, int flags = 0);
 
 struct DirectoryEntry {
-  std::string name;       // not "." or ".."
-  unsigned char type;     // DT_REG, DT_DIR, DT_LNK, ... (DT_UNKNOWN on some file systems)
+  std::string name;    // not "." or ".."
+  unsigned char type;  // DT_REG, DT_DIR, DT_LNK, ... (DT_UNKNOWN on some file systems)
 };
 
 // The entries of directory `path`, sorted by name. io_uring has no getdents, so this runs the

@@ -2,10 +2,9 @@
 #include "aio/file.h"
 
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <string>
@@ -44,7 +43,8 @@ Future<std::string> WriteReadBack(std::string path) {
   struct statx st = co_await f.Stat();
   if (st.stx_size != 15) throw std::runtime_error("size " + std::to_string(st.stx_size));
   std::string back(20, '?');
-  size_t got = co_await f.Read(3, std::as_writable_bytes(std::span<char>(back.data(), back.size())));
+  size_t got =
+      co_await f.Read(3, std::as_writable_bytes(std::span<char>(back.data(), back.size())));
   back.resize(got);
   co_await f.Close();
   co_return back;

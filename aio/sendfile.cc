@@ -15,10 +15,9 @@ namespace {
 using net::internal::ConnectionState;
 
 std::exception_ptr Error(int error) {
-  const char* what = error == ENODATA
-                         ? "kev::aio::SendFile: the file ended before offset + count "
-                           "(truncated during the transfer?)"
-                         : "kev::aio::SendFile";
+  const char* what = error == ENODATA ? "kev::aio::SendFile: the file ended before offset + count "
+                                        "(truncated during the transfer?)"
+                                      : "kev::aio::SendFile";
   return std::make_exception_ptr(std::system_error(error, std::system_category(), what));
 }
 
@@ -91,7 +90,8 @@ Future<size_t> SendFile(net::Connection& connection, int file_fd, off_t offset, 
   if (state == nullptr || state->closed()) {
     return MakeExceptionFuture<size_t>(Error(state == nullptr ? EBADF : ECANCELED));
   }
-  if (file_fd < 0 || offset < 0) return MakeExceptionFuture<size_t>(Error(file_fd < 0 ? EBADF : EINVAL));
+  if (file_fd < 0 || offset < 0)
+    return MakeExceptionFuture<size_t>(Error(file_fd < 0 ? EBADF : EINVAL));
   if (count == 0) return MakeReadyFuture<size_t>(0);
   net::internal::IgnoreSigpipeOnce();
   std::unique_ptr<net::internal::ConnectionExtension>& slot = state->extension_slot();

@@ -4,10 +4,9 @@
 #include "aio/sendfile.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <string>
@@ -160,7 +159,7 @@ TEST_P(SendFileTest, OddRangesInOrderWithWrites) {
   constexpr size_t kSize = 3 << 20;
   TempFile file(kSize);
   Connect();
-  std::vector<Range> ranges = {{0, 1},         {1, 1},       {4095, 3},         {12345, 100001},
+  std::vector<Range> ranges = {{0, 1},         {1, 1},           {4095, 3},         {12345, 100001},
                                {kSize - 7, 7}, {65535, 1 << 20}, {777, kSize - 777}};
   std::string expected;
   size_t total = 0;

@@ -64,8 +64,7 @@ Future<std::span<const std::byte>> Connection::ReadExactly(size_t n) {
   return state_->ReadExactly(n);
 }
 
-Future<std::span<const std::byte>> Connection::ReadUntil(std::string_view delimiter,
-                                                        size_t max) {
+Future<std::span<const std::byte>> Connection::ReadUntil(std::string_view delimiter, size_t max) {
   if (state_ == nullptr) return Invalid<std::span<const std::byte>>();
   return state_->ReadUntil(delimiter, max);
 }

@@ -17,8 +17,9 @@
 //     co_await conn.Close();
 //   }
 //
-//   kev::net::Connection c = co_await kev::net::Connect(*kev::net::SocketAddress::Parse("127.0.0.1:80"));
-//   std::span<const std::byte> line = co_await c.ReadUntil("\r\n", 8192);   // includes "\r\n"
+//   kev::net::Connection c = co_await
+//   kev::net::Connect(*kev::net::SocketAddress::Parse("127.0.0.1:80")); std::span<const std::byte>
+//   line = co_await c.ReadUntil("\r\n", 8192);   // includes "\r\n"
 //
 // Errors: OS errors fail the futures with std::system_error(errno, std::system_category());
 // ECONNRESET / EPIPE when the peer is gone (SIGPIPE is ignored process-wide by net/, once, if

@@ -2,12 +2,11 @@
 // ordering and backpressure, shutdown, close and cancellation, connect errors.
 #include "net/connection.h"
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <string>
 #include <system_error>

@@ -175,8 +175,8 @@ class ListenerState {
   bool backoff_in_flight_ = false;
   int broken_error_ = 0;
   std::chrono::milliseconds backoff_ = kMinBackoff;
-  std::deque<int> ready_;                     // accepted, not yet handed out
-  std::deque<Promise<Connection>> waiters_;   // Accept() calls waiting, in order
+  std::deque<int> ready_;                    // accepted, not yet handed out
+  std::deque<Promise<Connection>> waiters_;  // Accept() calls waiting, in order
   Op<&ListenerState::OnAccept> accept_op_;
   Op<&ListenerState::OnBackoff> backoff_op_;
   Op<&ListenerState::OnClose> close_op_;
@@ -191,10 +191,13 @@ Listener Listen(const SocketAddress& address, const ListenOptions& options) {
   if (fd < 0) internal::ThrowErrno("kev::net::Listen: socket");
   try {
     if (address.is_ip()) {
-      if (options.reuse_address) internal::SetIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
-      if (options.reuse_port) internal::SetIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+      if (options.reuse_address)
+        internal::SetIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+      if (options.reuse_port)
+        internal::SetIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
       if (address.family() == AF_INET6) {
-        internal::SetIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, options.v6_only ? 1 : 0, "IPV6_V6ONLY");
+        internal::SetIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, options.v6_only ? 1 : 0,
+                               "IPV6_V6ONLY");
       }
     }
     // Set on the listener so that every accepted socket inherits them.

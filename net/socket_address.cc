@@ -55,8 +55,8 @@ std::optional<SocketAddress> SocketAddress::Parse(std::string_view host, uint16_
     *percent = '\0';
     std::string_view scope_text(percent + 1);
     unsigned numeric = 0;
-    auto [end, ec] = std::from_chars(scope_text.data(), scope_text.data() + scope_text.size(),
-                                     numeric);
+    auto [end, ec] =
+        std::from_chars(scope_text.data(), scope_text.data() + scope_text.size(), numeric);
     if (ec == std::errc() && end == scope_text.data() + scope_text.size()) {
       scope = numeric;
     } else {

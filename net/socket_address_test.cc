@@ -1,9 +1,8 @@
 #include "net/socket_address.h"
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/un.h>
-
-#include <gtest/gtest.h>
 
 namespace kev::net {
 namespace {
@@ -40,8 +39,7 @@ TEST(SocketAddressTest, LocalhostAndWildcards) {
 
 TEST(SocketAddressTest, RejectsMalformed) {
   for (const char* bad : {"", "1.2.3.4", "1.2.3.4:", "1.2.3.4:65536", "1.2.3.4:-1", "1.2.3.4:8x",
-                          "::1:80", "[::1]", "example.com:80", "1.2.3:80", "[zz::1]:80",
-                          "unix:"}) {
+                          "::1:80", "[::1]", "example.com:80", "1.2.3:80", "[zz::1]:80", "unix:"}) {
     EXPECT_FALSE(SocketAddress::Parse(bad)) << bad;
   }
 }

@@ -145,8 +145,8 @@ void SendFileEngine::Next() noexcept {
 
 void SendFileEngine::SendHeader() noexcept {
   phase_ = Phase::kHeader;
-  poller_->Send(sock_, {header_.data() + header_sent_, header_.size() - header_sent_},
-                MSG_NOSIGNAL, this);
+  poller_->Send(sock_, {header_.data() + header_sent_, header_.size() - header_sent_}, MSG_NOSIGNAL,
+                this);
 }
 
 void SendFileEngine::Fill() noexcept {

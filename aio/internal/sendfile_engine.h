@@ -26,9 +26,9 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <chrono>
 #include <span>
 #include <vector>
 
@@ -42,7 +42,7 @@ class SendFileEngine final : public IoCompletion {
   using DoneFn = void (*)(SendFileEngine* engine, int64_t result, void* arg);
 
   enum class Mode : uint8_t {
-    kAuto,      // splice on io_uring (sendfile(2) for small inline transfers), sendfile(2) on epoll
+    kAuto,  // splice on io_uring (sendfile(2) for small inline transfers), sendfile(2) on epoll
     kSplice,
     kSendfile,
   };
@@ -69,9 +69,17 @@ class SendFileEngine final : public IoCompletion {
   void OnComplete(int32_t result, uint32_t flags) noexcept override;
 
  private:
-  enum class Phase : uint8_t { kIdle, kHeader, kFill, kDrain, kWaitWritable, kSendfile, kFailLater };
+  enum class Phase : uint8_t {
+    kIdle,
+    kHeader,
+    kFill,
+    kDrain,
+    kWaitWritable,
+    kSendfile,
+    kFailLater
+  };
 
-  void Next() noexcept;       // submits the next operation, or finishes
+  void Next() noexcept;  // submits the next operation, or finishes
   void SendHeader() noexcept;
   void Fill() noexcept;
   void Drain() noexcept;

@@ -63,7 +63,7 @@ Future<std::span<const std::byte>> ConnectionState::ReadExactly(size_t n) {
 }
 
 Future<std::span<const std::byte>> ConnectionState::ReadUntil(std::string_view delimiter,
-                                                             size_t max) {
+                                                              size_t max) {
   KEV_CHECK_MSG(!delimiter.empty(), "kev::net::Connection::ReadUntil: empty delimiter");
   delimiter_.assign(delimiter);  // Kept: the search resumes after every recv.
   read_n_ = max;
