@@ -160,8 +160,9 @@ class Reactor {
 
   // Submit I/O here; completions run inside the loop's poll phase.
   Poller& poller() noexcept { return *poller_; }
-  // This shard's kevent queue. Register requests through KeventHandler (delivery assumes
-  // every request in it belongs to a handler); origins use poller().
+  // This shard's kevent queue. Register requests only through KeventHandler: delivery takes
+  // every delivered event's ptr for its handler, so Queue::Ctl(ADD) and Queue::StartAio (whose
+  // ptr is a cookie) must not be used on a reactor's queue. Origins use poller().
   kevent_internal::Queue& queue() noexcept { return *queue_; }
   TaskQueue& tasks() noexcept { return tasks_; }
   unsigned shard_id() const noexcept { return shard_id_; }
