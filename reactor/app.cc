@@ -35,7 +35,8 @@ void PrintUsage(const char* program) {
   std::fprintf(stderr, "Usage: %s [flags] [args]\n", program);
   const absl::string_view usage = absl::ProgramUsageMessage();
   const std::string_view message(usage.data(), usage.size());
-  if (!message.empty() && message.find("Warning: SetProgramUsageMessage") == std::string_view::npos) {
+  if (!message.empty() &&
+      message.find("Warning: SetProgramUsageMessage") == std::string_view::npos) {
     std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
   }
   std::vector<absl::CommandLineFlag*> flags;
@@ -44,12 +45,12 @@ void PrintUsage(const char* program) {
     if (flag->Filename().find("absl/") != std::string::npos) continue;
     flags.push_back(flag);
   }
-  std::sort(flags.begin(), flags.end(),
-            [](auto* a, auto* b) { return a->Name() < b->Name(); });
+  std::sort(flags.begin(), flags.end(), [](auto* a, auto* b) { return a->Name() < b->Name(); });
   std::fprintf(stderr, "Flags:\n");
   for (absl::CommandLineFlag* f : flags) {
-    std::fprintf(stderr, "  --%.*s (default: \"%s\")\n      %s\n", static_cast<int>(f->Name().size()),
-                 f->Name().data(), f->DefaultValue().c_str(), f->Help().c_str());
+    std::fprintf(stderr, "  --%.*s (default: \"%s\")\n      %s\n",
+                 static_cast<int>(f->Name().size()), f->Name().data(), f->DefaultValue().c_str(),
+                 f->Help().c_str());
   }
 }
 

@@ -106,9 +106,7 @@ TEST(AppTest, SecondSignalStopsEveryShardWithOne) {
   EXPECT_EQ(WEXITSTATUS(status), 1);
 }
 
-TEST(AppTest, MainThrowingExitsWithOne) {
-  EXPECT_EQ(RunToEnd({"--smp=2", "--throw_in_main"}), 1);
-}
+TEST(AppTest, MainThrowingExitsWithOne) { EXPECT_EQ(RunToEnd({"--smp=2", "--throw_in_main"}), 1); }
 
 TEST(AppTest, BadCommandLinesAreRejectedWithTwo) {
   EXPECT_EQ(RunToEnd({"--no_such_flag"}), 2);

@@ -56,17 +56,17 @@ struct ReactorOptions {
 // load + add + store, no locked instruction on the loop's path) and may be read from any
 // thread; a snapshot may mix values from slightly different moments.
 struct ReactorMetrics {
-  uint64_t turns = 0;             // loop iterations
-  uint64_t tasks_run = 0;         // tasks run by TaskQueue::RunReady
-  uint64_t polls = 0;             // Poller::Wait calls
-  uint64_t sleeps = 0;            // of those, the ones allowed to block
-  uint64_t completions = 0;       // I/O completions dispatched by the poller
-  uint64_t events_delivered = 0;  // kevents handed to KeventHandlers
+  uint64_t turns = 0;                     // loop iterations
+  uint64_t tasks_run = 0;                 // tasks run by TaskQueue::RunReady
+  uint64_t polls = 0;                     // Poller::Wait calls
+  uint64_t sleeps = 0;                    // of those, the ones allowed to block
+  uint64_t completions = 0;               // I/O completions dispatched by the poller
+  uint64_t events_delivered = 0;          // kevents handed to KeventHandlers
   std::chrono::nanoseconds idle_time{0};  // time spent blocked in the poller
-  uint64_t smp_messages_sent = 0;      // cross-shard requests sent by this shard
-  uint64_t smp_messages_received = 0;  // requests from other shards processed here
-  uint64_t smp_replies_completed = 0;  // replies to this shard's requests completed here
-  uint64_t smp_wakeups_sent = 0;       // times this shard woke a sleeping peer
+  uint64_t smp_messages_sent = 0;         // cross-shard requests sent by this shard
+  uint64_t smp_messages_received = 0;     // requests from other shards processed here
+  uint64_t smp_replies_completed = 0;     // replies to this shard's requests completed here
+  uint64_t smp_wakeups_sent = 0;          // times this shard woke a sleeping peer
 };
 
 // A kevent request owned by the caller and registered in a reactor's kevent queue; the

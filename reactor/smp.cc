@@ -36,8 +36,8 @@ struct Smp::Barriers {
     SmpMessageMatrix* matrix;
   };
   Barriers(unsigned n, SmpMessageMatrix* matrix) : started(n), stopped(n, Discard{matrix}) {}
-  std::latch started;                // every shard has its reactor (or failed to build it)
-  std::barrier<Discard> stopped;     // every loop has returned
+  std::latch started;             // every shard has its reactor (or failed to build it)
+  std::barrier<Discard> stopped;  // every loop has returned
 };
 
 unsigned this_shard_id() noexcept {
@@ -54,9 +54,9 @@ Smp::Smp(const SmpOptions& options) : options_(options) {
   unsigned shards = options.shards;
   if (options.pin) {
     if (shards == 0) {
-      shards = static_cast<unsigned>(options.cpuset.empty()
-                                         ? Topology::System().AvailableCpus().size()
-                                         : options.cpuset.size());
+      shards =
+          static_cast<unsigned>(options.cpuset.empty() ? Topology::System().AvailableCpus().size()
+                                                       : options.cpuset.size());
     }
     placement_ = PlanShards(shards, options.cpuset);  // throws std::invalid_argument
   } else {

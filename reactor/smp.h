@@ -334,7 +334,7 @@ Future<Acc> MapReduce(Mapper mapper, Acc initial, Reducer reduce) {
   parts.reserve(smp_count());
   for (unsigned s = 0; s < smp_count(); ++s) parts.push_back(SubmitTo(s, Mapper(mapper)));
   return internal::ReduceInOrder<U, Acc, Reducer>(std::move(parts), std::move(initial),
-                                                   std::move(reduce));
+                                                  std::move(reduce));
 }
 
 template <class Fn>
@@ -394,7 +394,7 @@ class Sharded {
       std::unique_ptr<Service>& mine = instances_[this_shard_id()];
       if (mine == nullptr) return MakeReadyFuture();
       Future<void> stopped = MakeReadyFuture();
-      if constexpr (requires(Service& s) { s.Stop(); }) {
+      if constexpr (requires(Service & s) { s.Stop(); }) {
         stopped = internal::Futurize<decltype(mine->Stop())>::Apply([&] { return mine->Stop(); });
       }
       return std::move(stopped).ThenWrapped([&mine](Future<void> f) {
@@ -435,8 +435,8 @@ class Sharded {
     std::vector<Future<void>> all;
     for (unsigned s = 0; s < smp_count(); ++s) {
       all.push_back(SubmitTo(s, [this, args]() mutable {
-        instances_[this_shard_id()] = std::apply(
-            [](auto&... a) { return std::make_unique<Service>(std::move(a)...); }, args);
+        instances_[this_shard_id()] =
+            std::apply([](auto&... a) { return std::make_unique<Service>(std::move(a)...); }, args);
       }));
     }
     return WhenAll(std::move(all)).ThenWrapped([this](Future<void> f) -> Future<void> {

@@ -209,9 +209,7 @@ struct Throws {
 TEST_P(SmpTest, ShardedStartFailureCleansUp) {
   Smp smp(Options());
   Sharded<Throws> s;
-  smp.Run([&]() -> Future<void> {
-    EXPECT_THROW(co_await s.Start(1), std::runtime_error);
-  });
+  smp.Run([&]() -> Future<void> { EXPECT_THROW(co_await s.Start(1), std::runtime_error); });
 }
 
 // Messages the test sends itself through the matrix, recycled on completion: a window of them
@@ -317,9 +315,9 @@ TEST_P(SmpTest, IdleShardsSleepAndAreWokenByMessages) {
 TEST_P(SmpTest, ResultOfMainIsReturnedAndErrorsRethrown) {
   EXPECT_EQ(Smp(Options()).Run([] { return 5; }), 5);
   EXPECT_THROW(Smp(Options()).Run([]() -> Future<int> {
-                 co_await SubmitTo(1, [] {});
-                 throw std::invalid_argument("main failed");
-               }),
+    co_await SubmitTo(1, [] {});
+    throw std::invalid_argument("main failed");
+  }),
                std::invalid_argument);
 }
 

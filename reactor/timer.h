@@ -105,9 +105,8 @@ Future<void> Sleep(std::chrono::duration<Rep, Period> duration, AbortSource& abo
 template <class Rep, class Period, class T>
 Future<T> WithTimeout(std::chrono::duration<Rep, Period> timeout, Future<T> future) {
   if (future.Available()) return future;
-  auto* state = new internal::TimeoutState<T>(
-      internal::FutureAccess::TakeState(future),
-      std::chrono::ceil<std::chrono::nanoseconds>(timeout));
+  auto* state = new internal::TimeoutState<T>(internal::FutureAccess::TakeState(future),
+                                              std::chrono::ceil<std::chrono::nanoseconds>(timeout));
   return internal::FutureAccess::FromState(internal::StateRef<T>::Adopt(state));
 }
 

@@ -120,9 +120,9 @@ TEST_P(TimerTest, WithTimeoutFailsWhenTheFutureIsLate) {
         EXPECT_EQ(Reactor::Current().queue().size(), 0u);
         co_await std::move(set);
         // Errors pass through; available futures are returned as is.
-        EXPECT_THROW(co_await WithTimeout(milliseconds(5),
-                                          MakeExceptionFuture<int>(std::logic_error("x"))),
-                     std::logic_error);
+        EXPECT_THROW(
+            co_await WithTimeout(milliseconds(5), MakeExceptionFuture<int>(std::logic_error("x"))),
+            std::logic_error);
         EXPECT_EQ(co_await WithTimeout(milliseconds(5), MakeReadyFuture(3)), 3);
         // The input resolving after the timeout is discarded without harm.
         Promise<void> late;
@@ -180,7 +180,12 @@ TEST_P(TimerTest, OneShotTimerCanReArmItself) {
       },
       Options());
   EXPECT_EQ(fired, 3);
-  EXPECT_THROW(RunReactor([] { Timer t([] {}); t.ArmPeriodic(milliseconds(0)); }, Options()),
+  EXPECT_THROW(RunReactor(
+                   [] {
+                     Timer t([] {});
+                     t.ArmPeriodic(milliseconds(0));
+                   },
+                   Options()),
                std::invalid_argument);
 }
 

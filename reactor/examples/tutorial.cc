@@ -18,8 +18,8 @@ using namespace std::chrono_literals;
 // A coroutine: a function returning kev::Future<T> that may co_await. This one asks every
 // shard for a number and adds the answers up, in shard order.
 kev::Future<int> SumOverShards() {
-  int sum = co_await kev::MapReduce([] { return static_cast<int>(kev::this_shard_id()) + 1; },
-                                    0, std::plus<int>());
+  int sum = co_await kev::MapReduce([] { return static_cast<int>(kev::this_shard_id()) + 1; }, 0,
+                                    std::plus<int>());
   co_return sum;
 }
 
