@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <climits>
 #include <utility>
@@ -61,11 +62,16 @@ std::unique_ptr<Poller> EpollPoller::Create(const PollerOptions& options, int* e
     return nullptr;
   }
   unsigned max_events = std::clamp(options.entries, 64u, 8192u);
-  return std::unique_ptr<Poller>(new EpollPoller(epoll_fd, wake_fd, max_events));
+  return std::unique_ptr<Poller>(new EpollPoller(epoll_fd, wake_fd, max_events, options));
 }
 
-EpollPoller::EpollPoller(int epoll_fd, int wake_fd, unsigned max_events)
-    : epoll_fd_(epoll_fd), wake_fd_(wake_fd), events_(max_events) {}
+EpollPoller::EpollPoller(int epoll_fd, int wake_fd, unsigned max_events,
+                         const PollerOptions& options)
+    : epoll_fd_(epoll_fd),
+      wake_fd_(wake_fd),
+      events_(max_events),
+      pool_buffer_count_(std::bit_ceil(std::clamp(options.recv_buffer_count, 1u, 32768u))),
+      pool_buffer_size_(std::clamp(options.recv_buffer_size, 1u, 1u << 24)) {}
 
 EpollPoller::~EpollPoller() {
   destroying_ = true;  // from here on, new submissions complete with -ECANCELED unperformed
@@ -126,6 +132,15 @@ void EpollPoller::Recv(int fd, std::span<std::byte> buf, int flags, IoCompletion
          .data = buf.data(),
          .len = std::min(buf.size(), kMaxIo),
          .flags = flags});
+}
+
+void EpollPoller::RecvBufferSelect(int fd, int flags, IoCompletion* c) {
+  if (pool_ == nullptr) {  // once per poller: untouched pages cost no memory
+    pool_ = std::make_unique_for_overwrite<std::byte[]>(pool_buffer_count_ * pool_buffer_size_);
+    pool_free_.reserve(pool_buffer_count_);
+    for (unsigned i = pool_buffer_count_; i > 0; --i) pool_free_.push_back(uint16_t(i - 1));
+  }
+  Start({.kind = Kind::kRecvSelect, .c = c, .fd = fd, .events = EPOLLIN, .flags = flags});
 }
 
 void EpollPoller::Send(int fd, std::span<const std::byte> buf, int flags, IoCompletion* c) {
@@ -274,7 +289,7 @@ void EpollPoller::Start(Op proto) {
                                                          : Attempt(proto, false);
   }
   if (r != kWouldBlock) {
-    Queue(proto.c, r, 0);
+    Queue(proto.c, r, std::exchange(attempt_flags_, 0));
     return;
   }
   Op* op = NewOp(proto);
@@ -318,6 +333,18 @@ int EpollPoller::Attempt(Op& op, bool after_readiness) {
     case Kind::kRecv:
       r = recv(op.fd, op.data, op.len, op.flags | MSG_DONTWAIT);
       break;
+    case Kind::kRecvSelect: {
+      // The buffer is taken only now, with the socket (probably) readable: a waiting receive
+      // holds none. An empty pool fails like io_uring's ring: when data is there to receive.
+      if (pool_free_.empty()) return after_readiness ? -ENOBUFS : kWouldBlock;
+      uint16_t id = pool_free_.back();
+      r = recv(op.fd, SelectedBuffer(id).data(), pool_buffer_size_, op.flags | MSG_DONTWAIT);
+      if (r > 0) {  // the buffer stays in the pool unless bytes landed in it
+        pool_free_.pop_back();
+        attempt_flags_ = kCompletionBuffer | (uint32_t{id} << 16);
+      }
+      break;
+    }
     case Kind::kSend:
       r = send(op.fd, op.data, op.len, op.flags | MSG_DONTWAIT);
       break;
@@ -610,7 +637,7 @@ int EpollPoller::Dispatch() {
 
 void EpollPoller::Finish(Op* op, int32_t result) {
   Unpark(op);
-  Queue(op->c, result, 0);
+  Queue(op->c, result, std::exchange(attempt_flags_, 0));  // a kRecvSelect's buffer, if any
   UnindexOp(op);
   FreeOp(op);
 }

@@ -59,6 +59,13 @@ class EpollPoller final : public Poller {
   void Close(int fd, IoCompletion* c) override;
   void Timeout(std::chrono::nanoseconds duration, IoCompletion* c) override;
   void Cancel(IoCompletion* target) override;
+  bool SupportsBufferSelect() const noexcept override { return true; }
+  void RecvBufferSelect(int fd, int flags, IoCompletion* c) override;
+  std::span<std::byte> SelectedBuffer(uint16_t id) noexcept override {
+    return {pool_.get() + size_t{id} * pool_buffer_size_, pool_buffer_size_};
+  }
+  void ReturnBuffer(uint16_t id) noexcept override { pool_free_.push_back(id); }
+  size_t BuffersAvailable() const noexcept override { return pool_free_.size(); }
   int Wait(std::optional<std::chrono::nanoseconds> timeout) override;
   void Wake() noexcept override;
   size_t InFlight() const noexcept override { return in_flight_; }
@@ -69,6 +76,7 @@ class EpollPoller final : public Poller {
     kRead,
     kWrite,
     kRecv,
+    kRecvSelect,  // Recv into a pool buffer taken when the socket is readable
     kSend,
     kRecvMsg,
     kSendMsg,
@@ -129,7 +137,7 @@ class EpollPoller final : public Poller {
     uint32_t flags;
   };
 
-  EpollPoller(int epoll_fd, int wake_fd, unsigned max_events);
+  EpollPoller(int epoll_fd, int wake_fd, unsigned max_events, const PollerOptions& options);
 
   // Result value of Attempt() meaning "would block: park it".
   static constexpr int kWouldBlock = INT32_MIN;
@@ -177,6 +185,14 @@ class EpollPoller final : public Poller {
   absl::flat_hash_map<IoCompletion*, Op*> by_completion_;  // parked ops, for Cancel
   std::vector<std::unique_ptr<Op[]>> op_chunks_;
   std::vector<Op*> free_ops_;
+
+  // The RecvBufferSelect pool: allocated at its first use; LIFO, so the hot buffers are reused
+  // and the untouched ones never become resident.
+  unsigned pool_buffer_count_;
+  size_t pool_buffer_size_;
+  std::unique_ptr<std::byte[]> pool_;
+  std::vector<uint16_t> pool_free_;
+  uint32_t attempt_flags_ = 0;  // completion flags of the last Attempt (kRecvSelect's buffer)
 };
 
 }  // namespace kev::internal

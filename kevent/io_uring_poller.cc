@@ -2,10 +2,12 @@
 #include "kevent/io_uring_poller.h"
 
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +28,7 @@ static_assert(alignof(IoCompletion) >= 8, "user_data tags need 8-byte-aligned co
 constexpr size_t kMaxIo = 0x7ffff000;  // the kernel's MAX_RW_COUNT: results fit an int32_t
 // Reaping rounds per Wait() when the kernel holds overflowed CQEs: bounds one Wait()'s work.
 constexpr int kMaxReapRounds = 64;
+constexpr int kBufferGroup = 0;  // the one provided-buffer group of a poller
 
 uint64_t Key(const IoCompletion* c) { return reinterpret_cast<uintptr_t>(c); }
 IoCompletion* FromKey(uint64_t user_data) {
@@ -55,6 +58,9 @@ std::unique_ptr<Poller> IoUringPoller::Create(const PollerOptions& options, int*
 
 int IoUringPoller::Init(const PollerOptions& options) {
   if (int e = options.io_uring_setup_error_for_testing; e != 0) return e < 0 ? e : -e;
+  pool_buffer_count_ = std::bit_ceil(std::clamp(options.recv_buffer_count, 1u, 32768u));
+  pool_buffer_size_ = std::clamp(options.recv_buffer_size, 1u, 1u << 24);
+  use_buffer_ring_ = options.use_buffer_ring;
   unsigned entries = std::clamp(options.entries, 1u, 32768u);  // IORING_MAX_ENTRIES
   // Optional setup flags, dropped one at a time (newest kernel first) while setup says EINVAL:
   // DEFER_TASKRUN 6.1, SINGLE_ISSUER 6.0, COOP_TASKRUN 5.19, SUBMIT_ALL 5.18.
@@ -116,7 +122,9 @@ IoUringPoller::~IoUringPoller() {
       }
     }
   }
-  if (ring_ready_) io_uring_queue_exit(&ring_);
+  if (ring_ready_) io_uring_queue_exit(&ring_);  // also drops the buffer ring registration
+  if (buf_ring_ != nullptr) munmap(buf_ring_, buf_ring_bytes_);
+  if (pool_ != nullptr) munmap(pool_, size_t{pool_buffer_count_} * pool_buffer_size_);
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
@@ -204,6 +212,100 @@ void IoUringPoller::Recv(int fd, std::span<std::byte> buf, int flags, IoCompleti
   io_uring_sqe sqe{};
   io_uring_prep_recv(&sqe, fd, buf.data(), std::min(buf.size(), kMaxIo), flags);
   Submit(sqe, c);
+}
+
+void IoUringPoller::SetUpPool() {
+  pool_set_up_ = true;
+  size_t bytes = size_t{pool_buffer_count_} * pool_buffer_size_;
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return;  // no pool: every RecvBufferSelect gets -ENOBUFS
+  pool_ = static_cast<std::byte*>(mem);
+  if (use_buffer_ring_) {
+    // liburing 2.3 has io_uring_register_buf_ring but not io_uring_setup_buf_ring (2.4): map
+    // the ring (page-aligned, as the kernel wants) and register it ourselves.
+    buf_ring_bytes_ = std::max<size_t>(pool_buffer_count_ * sizeof(io_uring_buf), 4096);
+    void* ring =
+        mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ring != MAP_FAILED) {
+      io_uring_buf_reg reg{};
+      reg.ring_addr = reinterpret_cast<uintptr_t>(ring);
+      reg.ring_entries = pool_buffer_count_;
+      reg.bgid = kBufferGroup;
+      if (io_uring_register_buf_ring(&ring_, &reg, 0) == 0) {
+        buf_ring_ = static_cast<io_uring_buf_ring*>(ring);
+        io_uring_buf_ring_init(buf_ring_);
+        int mask = io_uring_buf_ring_mask(pool_buffer_count_);
+        for (unsigned i = 0; i < pool_buffer_count_; ++i) {
+          io_uring_buf_ring_add(buf_ring_, SelectedBuffer(uint16_t(i)).data(), pool_buffer_size_,
+                                uint16_t(i), mask, int(i));
+        }
+        io_uring_buf_ring_advance(buf_ring_, int(pool_buffer_count_));
+        ring_available_ = pool_buffer_count_;
+        return;
+      }
+      munmap(ring, buf_ring_bytes_);  // e.g. a kernel older than 5.19: the fallback
+    }
+  }
+  pool_free_.reserve(pool_buffer_count_);
+  for (unsigned i = pool_buffer_count_; i > 0; --i) pool_free_.push_back(uint16_t(i - 1));
+}
+
+void IoUringPoller::RecvBufferSelect(int fd, int flags, IoCompletion* c) {
+  if (!pool_set_up_) SetUpPool();  // once: two mmaps and one register syscall
+  io_uring_sqe sqe{};
+  if (buf_ring_ != nullptr) {
+    io_uring_prep_recv(&sqe, fd, nullptr, pool_buffer_size_, flags);
+    sqe.flags |= IOSQE_BUFFER_SELECT;
+    sqe.buf_group = kBufferGroup;
+    Submit(sqe, c);
+    return;
+  }
+  if (pool_free_.empty() || destroying_) {  // no buffer: fails as the ring would
+    ++in_flight_;
+    deferred_.push_back({c, destroying_ ? -ECANCELED : -ENOBUFS});
+    return;
+  }
+  uint16_t id = pool_free_.back();
+  pool_free_.pop_back();
+  fallback_bufs_[c] = id;  // the fallback only (no ring): a hash insert per receive is fine
+  io_uring_prep_recv(&sqe, fd, SelectedBuffer(id).data(), pool_buffer_size_, flags);
+  Submit(sqe, c);
+}
+
+void IoUringPoller::ReturnBuffer(uint16_t id) noexcept {
+  if (buf_ring_ == nullptr) {
+    pool_free_.push_back(id);
+    return;
+  }
+  // Two stores to shared memory, no syscall: the kernel sees the new tail at its next pick.
+  io_uring_buf_ring_add(buf_ring_, SelectedBuffer(id).data(), pool_buffer_size_, id,
+                        io_uring_buf_ring_mask(pool_buffer_count_), 0);
+  io_uring_buf_ring_advance(buf_ring_, 1);
+  ++ring_available_;
+}
+
+size_t IoUringPoller::BuffersAvailable() const noexcept {
+  return buf_ring_ != nullptr ? ring_available_ : pool_free_.size();
+}
+
+uint32_t IoUringPoller::TakeBuffer(IoCompletion* c, int32_t res, uint32_t cqe_flags) {
+  uint16_t id;
+  if ((cqe_flags & IORING_CQE_F_BUFFER) != 0) {
+    id = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+    --ring_available_;
+  } else if (!fallback_bufs_.empty()) {
+    auto it = fallback_bufs_.find(c);
+    if (it == fallback_bufs_.end()) return 0;
+    id = it->second;
+    fallback_bufs_.erase(it);
+  } else {
+    return 0;
+  }
+  if (res <= 0) {  // end of stream, error or cancelled: nothing to hand over
+    ReturnBuffer(id);
+    return 0;
+  }
+  return kCompletionBuffer | (uint32_t{id} << 16);
 }
 
 void IoUringPoller::Send(int fd, std::span<const std::byte> buf, int flags, IoCompletion* c) {
@@ -441,7 +543,12 @@ int IoUringPoller::DispatchCqe(const Cqe& cqe) {
     }
   }
   if (!more) --in_flight_;
-  c->OnComplete(cqe.res, more ? kCompletionMore : 0);
+  uint32_t flags = more ? kCompletionMore : 0;
+  // Only buffer-select receives carry F_BUFFER; the map is non-empty only in the fallback.
+  if ((cqe.flags & IORING_CQE_F_BUFFER) != 0 || !fallback_bufs_.empty()) {
+    flags |= TakeBuffer(c, cqe.res, cqe.flags);
+  }
+  c->OnComplete(cqe.res, flags);
   return 1;
 }
 
@@ -466,6 +573,8 @@ int IoUringPoller::DispatchDeferred() {
   dispatching_.swap(deferred_);
   for (const Deferred& d : dispatching_) {
     --in_flight_;
+    // A fallback receive cancelled before it reached the kernel gives its buffer back here.
+    if (!fallback_bufs_.empty()) TakeBuffer(d.c, d.res, 0);
     d.c->OnComplete(d.res, 0);
   }
   int dispatched = static_cast<int>(dispatching_.size());

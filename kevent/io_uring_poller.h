@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -73,6 +74,14 @@ class IoUringPoller final : public Poller {
   void Close(int fd, IoCompletion* c) override;
   void Timeout(std::chrono::nanoseconds duration, IoCompletion* c) override;
   void Cancel(IoCompletion* target) override;
+  bool SupportsBufferSelect() const noexcept override { return true; }
+  void RecvBufferSelect(int fd, int flags, IoCompletion* c) override;
+  std::span<std::byte> SelectedBuffer(uint16_t id) noexcept override {
+    return {pool_ + size_t{id} * pool_buffer_size_, pool_buffer_size_};
+  }
+  void ReturnBuffer(uint16_t id) noexcept override;
+  size_t BuffersAvailable() const noexcept override;
+  bool UsesBufferRing() const noexcept override { return buf_ring_ != nullptr; }
   int Wait(std::optional<std::chrono::nanoseconds> timeout) override;
   void Wake() noexcept override;
   size_t InFlight() const noexcept override { return in_flight_; }
@@ -126,6 +135,10 @@ class IoUringPoller final : public Poller {
   int DispatchLevel();
   int DispatchDeferred();
   void ReleaseTimespecs();
+  void SetUpPool();
+  // The kCompletionBuffer flags for a completion of `c` (0: no buffer); recycles a buffer that
+  // carries no data.
+  uint32_t TakeBuffer(IoCompletion* c, int32_t res, uint32_t cqe_flags);
 
   io_uring ring_{};
   bool ring_ready_ = false;   // io_uring_queue_init succeeded
@@ -149,6 +162,21 @@ class IoUringPoller final : public Poller {
   std::vector<IoCompletion*> level_keys_;
   std::vector<pollfd> level_fds_;
   std::vector<std::pair<IoCompletion*, uint32_t>> level_ready_;
+
+  // The RecvBufferSelect pool (SetUpPool, at the first RecvBufferSelect). With a provided-buffer
+  // ring (buf_ring_ set) the kernel picks the buffer when data arrives and buffers are returned
+  // to the ring; otherwise (the fallback) pool_free_ lists them and a receive takes one when it
+  // is submitted, remembered in fallback_bufs_ until its completion.
+  bool pool_set_up_ = false;
+  bool use_buffer_ring_ = true;
+  unsigned pool_buffer_count_ = 0;
+  unsigned pool_buffer_size_ = 0;
+  std::byte* pool_ = nullptr;              // mmap: count * size
+  io_uring_buf_ring* buf_ring_ = nullptr;  // mmap: count entries, shared with the kernel
+  size_t buf_ring_bytes_ = 0;
+  size_t ring_available_ = 0;  // buffers in the ring (returned minus picked by the kernel)
+  std::vector<uint16_t> pool_free_;
+  absl::flat_hash_map<IoCompletion*, uint16_t> fallback_bufs_;
 };
 
 }  // namespace kev::internal

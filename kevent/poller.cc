@@ -66,3 +66,24 @@ std::unique_ptr<Poller> Poller::Create(PollerBackend backend, const PollerOption
 }
 
 }  // namespace kev
+
+namespace kev {
+
+// Defaults for pollers without buffer selection (SupportsBufferSelect() is false): calling
+// these is a caller bug, and saying so beats a silent wrong result.
+void Poller::RecvBufferSelect(int, int, IoCompletion*) {
+  std::fprintf(stderr, "kev: Poller::RecvBufferSelect on a poller without buffer selection\n");
+  std::abort();
+}
+
+std::span<std::byte> Poller::SelectedBuffer(uint16_t) noexcept {
+  std::fprintf(stderr, "kev: Poller::SelectedBuffer on a poller without buffer selection\n");
+  std::abort();
+}
+
+void Poller::ReturnBuffer(uint16_t) noexcept {
+  std::fprintf(stderr, "kev: Poller::ReturnBuffer on a poller without buffer selection\n");
+  std::abort();
+}
+
+}  // namespace kev

@@ -46,6 +46,14 @@ namespace kev {
 
 // Flags passed to IoCompletion::OnComplete.
 inline constexpr uint32_t kCompletionMore = 1u << 0;  // a multishot operation stays armed
+// A RecvBufferSelect completion: the `result` bytes are at the start of the pool buffer whose id
+// CompletionBufferId(flags) gives. The receiver owns that buffer until Poller::ReturnBuffer.
+inline constexpr uint32_t kCompletionBuffer = 1u << 1;
+// The pool buffer id of a completion with kCompletionBuffer (bits 16..31 of the flags, as in
+// io_uring's CQE).
+constexpr uint16_t CompletionBufferId(uint32_t flags) noexcept {
+  return static_cast<uint16_t>(flags >> 16);
+}
 
 // The receiver of one operation's completion(s). The caller owns it; it must stay alive (and at
 // the same address) until its final completion, i.e. one without kCompletionMore. Every
@@ -90,6 +98,16 @@ struct PollerOptions {
   // Test hook: when non-zero (a negative errno), io_uring setup fails with it, so tests can
   // drive kDefault's fallback to epoll. Never set outside tests.
   int io_uring_setup_error_for_testing = 0;
+  // The per-poller (= per-shard) pool of receive buffers behind RecvBufferSelect: how many
+  // (rounded up to a power of two, at most 32768) and how large. Allocated at the first
+  // RecvBufferSelect; pages are touched only as buffers are used. 256 x 16 KiB = 4 MiB of
+  // address space per shard, whatever the number of connections.
+  unsigned recv_buffer_count = 256;
+  unsigned recv_buffer_size = 16384;
+  // io_uring: hand the pool to the kernel as a provided-buffer ring (IORING_REGISTER_PBUF_RING,
+  // 5.19), so a pending receive holds no buffer. false (or a kernel without it) selects the
+  // fallback: the buffer is taken from the pool when the receive is submitted.
+  bool use_buffer_ring = true;
 };
 
 class Poller {
@@ -146,6 +164,31 @@ class Poller {
   virtual void Close(int fd, IoCompletion* c) = 0;
   // Completes with -ETIME after `duration` (CLOCK_MONOTONIC).
   virtual void Timeout(std::chrono::nanoseconds duration, IoCompletion* c) = 0;
+
+  // --- Receive into a pool buffer (buffer selection) ---------------------------------------
+  // Whether RecvBufferSelect and the calls below are available (both real backends: yes; a
+  // wrapper poller may say no, and callers then use Recv).
+  virtual bool SupportsBufferSelect() const noexcept { return false; }
+  // recv(2) into a buffer the poller picks from its pool when data arrives, so a receive that
+  // waits holds no memory of the caller's or the pool's (io_uring: a provided-buffer ring;
+  // epoll: readiness, then recv into a pool buffer; io_uring without the ring: a pool buffer
+  // taken at submission). Completes once. result > 0: the bytes are in the buffer of id
+  // CompletionBufferId(flags), and flags has kCompletionBuffer: the receiver owns that buffer
+  // and must ReturnBuffer it (the pool is small and shared by the shard). result 0 (end of
+  // stream) or -errno: no buffer. -ENOBUFS: the pool was empty when data was there; the caller
+  // should fall back to Recv into its own memory (or retry after returning buffers). While this
+  // is in flight, `c` must not serve another operation.
+  virtual void RecvBufferSelect(int fd, int flags, IoCompletion* c);
+  // Buffer `id` of the pool (its whole capacity, recv_buffer_size bytes). Valid while owned.
+  virtual std::span<std::byte> SelectedBuffer(uint16_t id) noexcept;
+  // Gives buffer `id` back to the pool. Call once per kCompletionBuffer completion, on the
+  // polling thread; also allowed from callbacks run by the destructor.
+  virtual void ReturnBuffer(uint16_t id) noexcept;
+  // Pool buffers not owned by any receiver right now (for tests and metrics; 0 before the
+  // first RecvBufferSelect allocates the pool).
+  virtual size_t BuffersAvailable() const noexcept { return 0; }
+  // Whether the kernel picks the buffers (io_uring provided-buffer ring). For tests.
+  virtual bool UsesBufferRing() const noexcept { return false; }
 
   // Cancels the operation(s) whose completion is `target`. `target` then gets its final
   // completion (-ECANCELED or its real result), in a later Wait(). No-op if nothing is in

@@ -258,5 +258,161 @@ TEST_P(PollerTest, DestructionCompletesEverythingInFlight) {
   for (int fd : {s[0], s[1], p[0], p[1], listener}) close(fd);
 }
 
+// --- Buffer selection (RecvBufferSelect) ---------------------------------------------------
+// Each case runs with the provided-buffer ring and, on io_uring, also with the fallback
+// (use_buffer_ring = false); epoll has one mode.
+
+std::vector<PollerOptions> BufferModes(PollerBackend backend, unsigned count, unsigned size) {
+  PollerOptions ring;
+  ring.recv_buffer_count = count;
+  ring.recv_buffer_size = size;
+  if (backend != PollerBackend::kIoUring) return {ring};
+  PollerOptions fallback = ring;
+  fallback.use_buffer_ring = false;
+  return {ring, fallback};
+}
+
+uint16_t BufferOf(const Recorder& r) { return CompletionBufferId(r.events.back().flags); }
+
+std::string InBuffer(Poller& poller, const Recorder& r) {
+  std::span<std::byte> buf = poller.SelectedBuffer(BufferOf(r));
+  return std::string(reinterpret_cast<const char*>(buf.data()), static_cast<size_t>(r.result()));
+}
+
+TEST_P(PollerTest, BufferSelectRecvLandsInPoolBufferAndReturns) {
+  SKIP_IF_UNAVAILABLE();
+  for (const PollerOptions& options : BufferModes(GetParam(), 4, 64)) {
+    SCOPED_TRACE(options.use_buffer_ring ? "ring" : "fallback");
+    std::unique_ptr<Poller> poller = Make(options);
+    ASSERT_NE(poller, nullptr);
+    ASSERT_TRUE(poller->SupportsBufferSelect());
+    int s[2];
+    SocketPair(s);
+    Recorder r;
+    poller->RecvBufferSelect(s[0], 0, &r);
+    bool uring = GetParam() == PollerBackend::kIoUring;
+    EXPECT_EQ(poller->UsesBufferRing(), uring && options.use_buffer_ring);
+    EXPECT_GE(poller->Wait(1ms), 0);
+    EXPECT_FALSE(r.done());
+    // A waiting receive holds no buffer, except in io_uring's fallback (taken at submission).
+    EXPECT_EQ(poller->BuffersAvailable(), uring && !options.use_buffer_ring ? 3u : 4u);
+    ASSERT_EQ(write(s[1], "hello", 5), 5);
+    ASSERT_TRUE(Until(*poller, [&] { return r.done(); }));
+    ASSERT_EQ(r.result(), 5);
+    ASSERT_NE(r.events.back().flags & kCompletionBuffer, 0u);
+    EXPECT_EQ(poller->SelectedBuffer(BufferOf(r)).size(), 64u);
+    EXPECT_EQ(InBuffer(*poller, r), "hello");
+    EXPECT_EQ(poller->BuffersAvailable(), 3u);
+    poller->ReturnBuffer(BufferOf(r));
+    EXPECT_EQ(poller->BuffersAvailable(), 4u);
+    // Many rounds: buffers go around the pool (and the ring wraps) without loss.
+    for (int i = 0; i < 20; ++i) {
+      Recorder again;
+      std::string msg = "round" + std::to_string(i);
+      ASSERT_EQ(write(s[1], msg.data(), msg.size()), static_cast<ssize_t>(msg.size()));
+      poller->RecvBufferSelect(s[0], 0, &again);
+      ASSERT_TRUE(Until(*poller, [&] { return again.done(); }));
+      ASSERT_EQ(InBuffer(*poller, again), msg);
+      poller->ReturnBuffer(BufferOf(again));
+    }
+    // End of stream: result 0 and no buffer.
+    Recorder eof;
+    shutdown(s[1], SHUT_WR);
+    poller->RecvBufferSelect(s[0], 0, &eof);
+    ASSERT_TRUE(Until(*poller, [&] { return eof.done(); }));
+    EXPECT_EQ(eof.result(), 0);
+    EXPECT_EQ(eof.events.back().flags & kCompletionBuffer, 0u);
+    EXPECT_EQ(poller->BuffersAvailable(), 4u);
+    EXPECT_EQ(poller->InFlight(), 0u);
+    close(s[0]);
+    close(s[1]);
+  }
+}
+
+TEST_P(PollerTest, BufferSelectExhaustedPoolGivesEnobufsThenRecovers) {
+  SKIP_IF_UNAVAILABLE();
+  for (const PollerOptions& options : BufferModes(GetParam(), 2, 16)) {
+    SCOPED_TRACE(options.use_buffer_ring ? "ring" : "fallback");
+    std::unique_ptr<Poller> poller = Make(options);
+    ASSERT_NE(poller, nullptr);
+    int s[3][2];
+    Recorder r[3];
+    for (int i = 0; i < 3; ++i) {
+      SocketPair(s[i]);
+      ASSERT_EQ(write(s[i][1], "x", 1), 1);
+      poller->RecvBufferSelect(s[i][0], 0, &r[i]);
+    }
+    ASSERT_TRUE(Until(*poller, [&] { return r[0].done() && r[1].done() && r[2].done(); }));
+    int failed = -1;
+    for (int i = 0; i < 3; ++i) {
+      if (r[i].result() == -ENOBUFS) {
+        EXPECT_EQ(failed, -1) << "two receives failed";
+        failed = i;
+        EXPECT_EQ(r[i].events.back().flags & kCompletionBuffer, 0u);
+      } else {
+        EXPECT_EQ(r[i].result(), 1);
+      }
+    }
+    ASSERT_NE(failed, -1);
+    EXPECT_EQ(poller->BuffersAvailable(), 0u);
+    // Returning a buffer lets the failed socket receive its byte (it was not lost).
+    int donor = failed == 0 ? 1 : 0;
+    poller->ReturnBuffer(BufferOf(r[donor]));
+    Recorder retry;
+    poller->RecvBufferSelect(s[failed][0], 0, &retry);
+    ASSERT_TRUE(Until(*poller, [&] { return retry.done(); }));
+    ASSERT_EQ(retry.result(), 1);
+    EXPECT_EQ(InBuffer(*poller, retry), "x");
+    for (int i = 0; i < 3; ++i) {
+      if (i != failed && i != donor) poller->ReturnBuffer(BufferOf(r[i]));
+    }
+    poller->ReturnBuffer(BufferOf(retry));
+    EXPECT_EQ(poller->BuffersAvailable(), 2u);
+    for (auto& p : s) {
+      close(p[0]);
+      close(p[1]);
+    }
+  }
+}
+
+TEST_P(PollerTest, BufferSelectCancelCloseAndDestructionHoldNoBuffer) {
+  SKIP_IF_UNAVAILABLE();
+  for (const PollerOptions& options : BufferModes(GetParam(), 4, 64)) {
+    SCOPED_TRACE(options.use_buffer_ring ? "ring" : "fallback");
+    std::unique_ptr<Poller> poller = Make(options);
+    ASSERT_NE(poller, nullptr);
+    int s[2], t[2], u[2];
+    SocketPair(s);
+    SocketPair(t);
+    SocketPair(u);
+    Recorder cancelled, closed, close_done, at_destruction;
+    poller->RecvBufferSelect(s[0], 0, &cancelled);
+    poller->RecvBufferSelect(t[0], 0, &closed);
+    EXPECT_GE(poller->Wait(1ms), 0);
+    poller->Cancel(&cancelled);
+    poller->Close(t[0], &close_done);  // cancels the receive first
+    ASSERT_TRUE(
+        Until(*poller, [&] { return cancelled.done() && closed.done() && close_done.done(); }));
+    EXPECT_EQ(cancelled.result(), -ECANCELED);
+    EXPECT_EQ(closed.result(), -ECANCELED);
+    EXPECT_EQ(cancelled.events.back().flags & kCompletionBuffer, 0u);
+    EXPECT_EQ(closed.events.back().flags & kCompletionBuffer, 0u);
+    EXPECT_EQ(poller->BuffersAvailable(), 4u);
+    // Cancelled before any Wait(): in the fallback it never reached the kernel.
+    Recorder early;
+    poller->RecvBufferSelect(s[0], 0, &early);
+    poller->Cancel(&early);
+    ASSERT_TRUE(Until(*poller, [&] { return early.done(); }));
+    EXPECT_EQ(early.result(), -ECANCELED);
+    EXPECT_EQ(poller->BuffersAvailable(), 4u);
+    poller->RecvBufferSelect(u[0], 0, &at_destruction);
+    EXPECT_GE(poller->Wait(0ns), 0);
+    poller.reset();
+    EXPECT_EQ(at_destruction.finals, 1);
+    EXPECT_EQ(at_destruction.result(), -ECANCELED);
+    for (int fd : {s[0], s[1], t[1], u[0], u[1]}) close(fd);
+  }
+}
+
 }  // namespace
 }  // namespace kev::poller_testing
