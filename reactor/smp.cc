@@ -11,18 +11,18 @@ namespace kev {
 
 namespace {
 
-// Blocks the signals a user sends to a process in the calling (shard) thread, so the kernel
-// delivers them to the thread that runs Smp::Run, which only waits in pthread_join: a handler
-// there costs a shard nothing (no EINTR in the middle of a turn), and under ThreadSanitizer,
-// which defers handlers of threads in uninstrumented syscalls like io_uring_enter, it still
-// runs at once. The SIGNAL origin's handler is process-wide, so any thread may run it.
-void BlockProcessSignals() noexcept {
+// The signals a user sends to a process (kill, Ctrl-C). While Smp::Run runs, the main thread
+// blocks them and the shard threads take them: the main thread only parks in pthread_join, and
+// ThreadSanitizer (and ASan's interceptors) may defer a handler there until the join returns,
+// so a SIGTERM would never reach the SIGNAL origin. A shard thread is always turning its loop
+// or blocked in the poller, whose wait a signal interrupts, so the handler runs at once. The
+// SIGNAL origin's handler is process-wide and installed with SA_RESTART, so other syscalls of
+// the shard do not fail with EINTR.
+sigset_t ProcessSignals() noexcept {
   sigset_t set;
   sigemptyset(&set);
-  for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE}) {
-    sigaddset(&set, signo);
-  }
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&set, signo);
+  return set;
 }
 
 }  // namespace
@@ -85,11 +85,16 @@ void Smp::RunShards(std::function<void()> start) {
   errors_.assign(n, nullptr);
   barriers_ = std::make_unique<Barriers>(n, matrix_.get());
 
+  // Shard threads inherit the blocked mask and unblock it themselves (see ProcessSignals).
+  const sigset_t signals = ProcessSignals();
+  sigset_t caller_mask;
+  pthread_sigmask(SIG_BLOCK, &signals, &caller_mask);
   std::vector<std::thread> threads;
   threads.reserve(n);
   for (unsigned s = 0; s < n; ++s) threads.emplace_back([this, s, &start] { ShardMain(s, start); });
 
   for (std::thread& t : threads) t.join();
+  pthread_sigmask(SIG_SETMASK, &caller_mask, nullptr);
   for (std::exception_ptr& e : errors_) {
     if (e != nullptr) std::rethrow_exception(e);
   }
@@ -97,7 +102,8 @@ void Smp::RunShards(std::function<void()> start) {
 
 void Smp::ShardMain(unsigned shard, const std::function<void()>& start) {
   current_ = this;
-  BlockProcessSignals();
+  const sigset_t signals = ProcessSignals();
+  pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
   std::optional<Reactor> reactor;
   try {
     if (options_.pin) {

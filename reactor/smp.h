@@ -33,10 +33,10 @@
 // a thread with a lone Reactor, where only shard 0 exists). Smp::Run is called on a non-shard
 // thread (usually main) and blocks it until the shards have stopped.
 //
-// Signals: shard threads block SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2, SIGCHLD and
-// SIGPIPE, so process-directed signals land on the thread waiting in Smp::Run (the SIGNAL
-// origin's handler is process-wide and reaches every watching queue from there). Keep that
-// thread unblocked for them.
+// Signals: while Smp::Run runs, the calling thread blocks SIGINT, SIGTERM, SIGHUP, SIGQUIT and
+// SIGUSR1/2 (its mask is restored when Run returns) and the shard threads take them, so a
+// handler never waits behind a thread parked in pthread_join (sanitizers defer handlers there).
+// The SIGNAL origin's handler is process-wide and reaches every watching queue from any shard.
 #ifndef KEV_REACTOR_SMP_H_
 #define KEV_REACTOR_SMP_H_
 

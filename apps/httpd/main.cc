@@ -129,15 +129,6 @@ ServerOptions OptionsFromFlags() {
   return o;
 }
 
-// Blocks or unblocks SIGINT and SIGTERM for the calling thread.
-void SetShutdownSignalsBlocked(bool blocked) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
-}
-
 kev::Future<int> Serve() {
   using kev::httpd::ShardServer;
   const ServerOptions options = OptionsFromFlags();
@@ -148,9 +139,6 @@ kev::Future<int> Serve() {
   }
   std::shared_ptr<kev::httpd::AccessLogSink> sink;
   if (!options.access_log.empty()) sink = kev::httpd::AccessLogSink::Open(options.access_log);
-
-  // Shutdown signals belong to the shard threads (see main()).
-  co_await kev::InvokeOnAll([] { SetShutdownSignalsBlocked(false); });
 
   auto servers = std::make_unique<kev::Sharded<ShardServer>>();
   co_await servers->Start(options, root_fd, sink, servers.get());
@@ -194,12 +182,6 @@ kev::Future<int> Serve() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // The main thread only waits for the shards. Keep SIGINT/SIGTERM away from it (the shard
-  // threads inherit the mask and Serve() unblocks it on them), so the App's handler always runs
-  // on a shard thread that is turning its loop. A thread parked in pthread_join would do too
-  // in production, but sanitizer runtimes defer handlers there indefinitely. A signal that
-  // arrives before the unblock stays pending and is delivered right after it.
-  SetShutdownSignalsBlocked(true);
   // Every connection is a descriptor: allow as many as the hard limit permits (the soft limit
   // is often 1024, far below --max_connections).
   struct rlimit nofile;
