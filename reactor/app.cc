@@ -114,12 +114,16 @@ std::optional<AppConfig> ParseAppCommandLine(int argc, char** argv, int* exit_co
       continue;
     }
     arg.remove_prefix(arg[1] == '-' ? 2 : 1);
-    std::string_view name = arg;
     std::optional<std::string_view> value;
+    std::string name_storage(arg);
     if (size_t eq = arg.find('='); eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
+      name_storage.resize(eq);
       value = arg.substr(eq + 1);
     }
+    // Flags are declared with underscores (C++ identifiers); --access-log and --access_log
+    // name the same flag, as users of other servers expect.
+    std::replace(name_storage.begin(), name_storage.end(), '-', '_');
+    std::string_view name = name_storage;
     if (IsHelpFlag(name)) {
       PrintUsage(program);
       *exit_code = 2;

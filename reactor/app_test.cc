@@ -108,6 +108,12 @@ TEST(AppTest, SecondSignalStopsEveryShardWithOne) {
 
 TEST(AppTest, MainThrowingExitsWithOne) { EXPECT_EQ(RunToEnd({"--smp=2", "--throw_in_main"}), 1); }
 
+// Hyphens and underscores name the same flag (--access-log is --access_log).
+TEST(AppTest, HyphenatedFlagNamesAreAccepted) {
+  EXPECT_EQ(RunToEnd({"--smp=1", "--throw-in-main"}), 1);
+  EXPECT_EQ(RunToEnd({"--smp=1", "--throw-in-main=false"}), 0);
+}
+
 TEST(AppTest, BadCommandLinesAreRejectedWithTwo) {
   EXPECT_EQ(RunToEnd({"--no_such_flag"}), 2);
   EXPECT_EQ(RunToEnd({"--smp=lots"}), 2);
