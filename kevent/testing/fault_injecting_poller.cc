@@ -151,22 +151,20 @@ int FaultInjectingPoller::DeliverPending() {
 }
 
 // Every submission: during destruction nothing reaches the (gone) inner poller.
-#define KEV_FAULT_GUARD(c)                       \
-  do {                                           \
-    if (destroying_) {                           \
-      pending_.push_back({(c), -ECANCELED});     \
-      return;                                    \
-    }                                            \
+#define KEV_FAULT_GUARD(c)                   \
+  do {                                       \
+    if (destroying_) {                       \
+      pending_.push_back({(c), -ECANCELED}); \
+      return;                                \
+    }                                        \
   } while (0)
 
-void FaultInjectingPoller::PollAdd(int fd, uint32_t poll_events, bool multishot,
-                                   IoCompletion* c) {
+void FaultInjectingPoller::PollAdd(int fd, uint32_t poll_events, bool multishot, IoCompletion* c) {
   KEV_FAULT_GUARD(c);
   inner_->PollAdd(fd, poll_events, multishot, c);
 }
 
-void FaultInjectingPoller::Read(int fd, std::span<std::byte> buf, int64_t offset,
-                                IoCompletion* c) {
+void FaultInjectingPoller::Read(int fd, std::span<std::byte> buf, int64_t offset, IoCompletion* c) {
   KEV_FAULT_GUARD(c);
   size_t len = 0;
   const Fault f = Decide(FaultOp::kRead, buf.size(), &len);

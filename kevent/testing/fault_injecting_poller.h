@@ -68,7 +68,17 @@ std::string_view FaultName(Fault fault);
 
 // The operations a fault can be injected into (PollAdd, Close, Timeout never are).
 enum class FaultOp : uint8_t {
-  kRead, kWrite, kRecv, kSend, kRecvMsg, kSendMsg, kAccept, kConnect, kSplice, kOpenAt, kStatx,
+  kRead,
+  kWrite,
+  kRecv,
+  kSend,
+  kRecvMsg,
+  kSendMsg,
+  kAccept,
+  kConnect,
+  kSplice,
+  kOpenAt,
+  kStatx,
   kFsync,
 };
 
@@ -96,10 +106,10 @@ struct FaultOptions {
 
 // What was injected so far.
 struct FaultStats {
-  uint64_t eligible = 0;                     // operations that went through a draw
+  uint64_t eligible = 0;                      // operations that went through a draw
   std::array<uint64_t, kFaultKinds> count{};  // by Fault
   uint64_t operator[](Fault f) const { return count[static_cast<size_t>(f)]; }
-  uint64_t injected() const;                 // sum of count
+  uint64_t injected() const;  // sum of count
 };
 
 class FaultInjectingPoller final : public Poller {
@@ -127,8 +137,8 @@ class FaultInjectingPoller final : public Poller {
   void Accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, bool multishot,
               IoCompletion* c) override;
   void Connect(int fd, const sockaddr* addr, socklen_t addrlen, IoCompletion* c) override;
-  void Splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, unsigned len,
-              unsigned flags, IoCompletion* c) override;
+  void Splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, unsigned len, unsigned flags,
+              IoCompletion* c) override;
   void OpenAt(int dirfd, const char* path, int flags, mode_t mode, IoCompletion* c) override;
   void Statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out,
              IoCompletion* c) override;

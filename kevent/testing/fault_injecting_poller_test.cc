@@ -116,9 +116,9 @@ TEST_P(FaultInjectingPollerTest, EveryFaultKindIsReachable) {
     Fault fault;
     int expected;
   };
-  for (const Case& c : {Case{Fault::kEnomem, -ENOMEM}, Case{Fault::kEagain, -EAGAIN},
-                        Case{Fault::kEintr, -EINTR}, Case{Fault::kEconnreset, -ECONNRESET},
-                        Case{Fault::kEnospc, -ENOSPC}}) {
+  for (const Case& c :
+       {Case{Fault::kEnomem, -ENOMEM}, Case{Fault::kEagain, -EAGAIN}, Case{Fault::kEintr, -EINTR},
+        Case{Fault::kEconnreset, -ECONNRESET}, Case{Fault::kEnospc, -ENOSPC}}) {
     FaultOptions options;
     options[c.fault] = 1.0;
     auto p = Make(options);
@@ -202,8 +202,8 @@ std::vector<int32_t> Script(Poller& p, int a, int b) {
     if (c.finals != 1) return {};
     const int32_t res = c.results.back();
     log.push_back(res);
-    if (res > 0) outstanding = (outstanding == 0 || i % 3 != 2) ? outstanding + res
-                                                                 : outstanding - res;
+    if (res > 0)
+      outstanding = (outstanding == 0 || i % 3 != 2) ? outstanding + res : outstanding - res;
   }
   return log;
 }
@@ -327,8 +327,8 @@ TEST(FaultOptionsTest, Parse) {
   EXPECT_DOUBLE_EQ((*o)[Fault::kEconnreset], 1.0);
   EXPECT_DOUBLE_EQ((*o)[Fault::kEagain], 0.0);
   EXPECT_TRUE(FaultOptions::Parse("").has_value());
-  for (const char* bad : {"seed", "seed=x", "enomem=2", "enomem=-0.1", "bogus=0.1",
-                          "enomem=0.1x", "short=", "seed=1,,eagain=0.1"}) {
+  for (const char* bad : {"seed", "seed=x", "enomem=2", "enomem=-0.1", "bogus=0.1", "enomem=0.1x",
+                          "short=", "seed=1,,eagain=0.1"}) {
     EXPECT_FALSE(FaultOptions::Parse(bad).has_value()) << bad;
   }
 }

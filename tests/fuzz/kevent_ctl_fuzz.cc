@@ -205,12 +205,29 @@ class Program {
   void Run() {
     while (!in_.empty()) {
       switch (in_.Range(0, 11)) {
-        case 0: case 1: case 2: case 3: Ctl(); break;
-        case 4: case 5: GetEvents(); break;
-        case 6: Wait(); break;
-        case 7: case 8: Commit(); break;
-        case 9: Activity(); break;
-        case 10: PokeOtherQueue(); break;
+        case 0:
+        case 1:
+        case 2:
+        case 3:
+          Ctl();
+          break;
+        case 4:
+        case 5:
+          GetEvents();
+          break;
+        case 6:
+          Wait();
+          break;
+        case 7:
+        case 8:
+          Commit();
+          break;
+        case 9:
+          Activity();
+          break;
+        case 10:
+          PokeOtherQueue();
+          break;
         case 11:
           if (in_.Chance(32)) {  // rarely: a fresh queue, maybe with another ring
             FUZZ_CHECK(kevent_close(kfd_) == 0);
@@ -232,8 +249,8 @@ class Program {
     ring_ = nullptr;
     if (choice >= 2) {  // mostly a ring, of 2..17 slots (small, so it fills and wraps)
       rm_.num = 2 + in_.Range(0, 15);
-      ring_mem_ = std::make_unique<uint64_t[]>((sizeof(kevent_ring) +
-                                                rm_.num * sizeof(ukevent)) / sizeof(uint64_t));
+      ring_mem_ = std::make_unique<uint64_t[]>((sizeof(kevent_ring) + rm_.num * sizeof(ukevent)) /
+                                               sizeof(uint64_t));
       ring_ = reinterpret_cast<kevent_ring*>(ring_mem_.get());
       ring_->ring_kidx = 12345;  // kevent_init must reset the header
       ring_->ring_over = 678;
@@ -257,8 +274,8 @@ class Program {
     ukevent uk;
     std::memset(&uk, 0, sizeof(uk));
     const unsigned t = in_.Range(0, 15);
-    uk.type = t <= 6   ? KEVENT_UNOTIFY
-              : t <= 8 ? KEVENT_TIMER
+    uk.type = t <= 6    ? KEVENT_UNOTIFY
+              : t <= 8  ? KEVENT_TIMER
               : t <= 12 ? in_.Range(0, KEVENT_MAX - 1)
               : t == 13 ? KEVENT_NAIO
               : t == 14 ? KEVENT_MAX + in_.U8()
@@ -281,10 +298,12 @@ class Program {
         uk.event = in_.Chance(240) ? KEVENT_TIMER_FIRED : in_.U32();
         break;
       }
-      case KEVENT_SOCKET: case KEVENT_PIPE: case KEVENT_POLL: case KEVENT_INODE: {
-        const int pool[] = {fds_.pipe[0], fds_.pipe[1], fds_.sock[0], fds_.sock[1],
-                            fds_.dir,     fds_.devnull, fds_.other_queue, kfd_,
-                            -1,           1 << 20};
+      case KEVENT_SOCKET:
+      case KEVENT_PIPE:
+      case KEVENT_POLL:
+      case KEVENT_INODE: {
+        const int pool[] = {fds_.pipe[0], fds_.pipe[1],     fds_.sock[0], fds_.sock[1], fds_.dir,
+                            fds_.devnull, fds_.other_queue, kfd_,         -1,           1 << 20};
         uk.id.raw[0] = static_cast<uint32_t>(pool[in_.Range(0, 9)]);
         uk.id.raw[1] = in_.Chance(16) ? in_.U32() : 0;
         uk.event = in_.U16();
@@ -307,7 +326,7 @@ class Program {
 
   void Ctl() {
     const unsigned c = in_.Range(0, 9);
-    const unsigned cmd = c <= 2 ? KEVENT_CTL_ADD
+    const unsigned cmd = c <= 2   ? KEVENT_CTL_ADD
                          : c <= 4 ? KEVENT_CTL_READY
                          : c <= 6 ? KEVENT_CTL_REMOVE
                          : c <= 8 ? KEVENT_CTL_MODIFY
@@ -363,7 +382,8 @@ class Program {
   };
   Timeout PickTimeout() {
     switch (in_.Range(0, 7)) {
-      case 5: return {{0, 0}, KEVENT_FLAGS_ABSTIME, true};  // an absolute deadline long past
+      case 5:
+        return {{0, 0}, KEVENT_FLAGS_ABSTIME, true};  // an absolute deadline long past
       case 6: {
         static constexpr timespec kBad[] = {{0, 1'000'000'000}, {-2, 0}, {0, -1}};
         return {kBad[in_.Range(0, 2)], 0, false};
@@ -372,7 +392,8 @@ class Program {
         const unsigned flags = in_.U32() | 2;  // an unknown flag bit
         return {{0, 0}, flags, false};
       }
-      default: return {{0, 0}, 0, true};
+      default:
+        return {{0, 0}, 0, true};
     }
   }
 
@@ -438,14 +459,25 @@ class Program {
   void Commit() {
     unsigned new_uidx;
     switch (in_.Range(0, 4)) {
-      case 0: case 1: new_uidx = rm_.kidx; break;  // everything read so far
-      case 2: new_uidx = rm_.num == 0 ? 0 : (rm_.uidx + in_.U8()) % rm_.num; break;
-      case 3: new_uidx = in_.Range(0, 20); break;
-      default: new_uidx = in_.U32(); break;
+      case 0:
+      case 1:
+        new_uidx = rm_.kidx;
+        break;  // everything read so far
+      case 2:
+        new_uidx = rm_.num == 0 ? 0 : (rm_.uidx + in_.U8()) % rm_.num;
+        break;
+      case 3:
+        new_uidx = in_.Range(0, 20);
+        break;
+      default:
+        new_uidx = in_.U32();
+        break;
     }
     const unsigned o = in_.Range(0, 5);
-    const unsigned over = o <= 2 ? rm_.over : o == 3 ? rm_.over - 1 : o == 4 ? rm_.over + 1
-                                                                             : in_.U32();
+    const unsigned over = o <= 2   ? rm_.over
+                          : o == 3 ? rm_.over - 1
+                          : o == 4 ? rm_.over + 1
+                                   : in_.U32();
     const int expected = rm_.Commit(new_uidx, over);
     FUZZ_CHECK(kevent_commit(kfd_, new_uidx, over) == expected);
     CheckRingHeader();
@@ -455,10 +487,18 @@ class Program {
   void Activity() {
     char buf[256];
     switch (in_.Range(0, 3)) {
-      case 0: (void)!write(fds_.pipe[1], "x", 1); break;
-      case 1: (void)!write(fds_.sock[in_.Range(0, 1)], "y", 1); break;
-      case 2: (void)!read(fds_.pipe[0], buf, sizeof(buf)); break;
-      default: (void)!read(fds_.sock[in_.Range(0, 1)], buf, sizeof(buf)); break;
+      case 0:
+        (void)!write(fds_.pipe[1], "x", 1);
+        break;
+      case 1:
+        (void)!write(fds_.sock[in_.Range(0, 1)], "y", 1);
+        break;
+      case 2:
+        (void)!read(fds_.pipe[0], buf, sizeof(buf));
+        break;
+      default:
+        (void)!read(fds_.sock[in_.Range(0, 1)], buf, sizeof(buf));
+        break;
     }
   }
 

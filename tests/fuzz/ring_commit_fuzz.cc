@@ -81,15 +81,29 @@ class Simulation {
       const unsigned op = in_.Range(0, 9);
       Consumer& c = consumers_[in_.Range(0, consumers_.size() - 1)];
       switch (op) {
-        case 0: case 1: Produce(); break;
-        case 2: case 3:  // snapshot the shared header
+        case 0:
+        case 1:
+          Produce();
+          break;
+        case 2:
+        case 3:  // snapshot the shared header
           c.over = header_->ring_over;
           c.kidx = header_->ring_kidx;
           break;
-        case 4: case 5: Read(c); break;
-        case 6: case 7: CommitCursor(c); break;
-        case 8: c.cursor = ring().uidx(); break;  // resync with the shared consumer index
-        default: CommitArbitrary(); break;
+        case 4:
+        case 5:
+          Read(c);
+          break;
+        case 6:
+        case 7:
+          CommitCursor(c);
+          break;
+        case 8:
+          c.cursor = ring().uidx();
+          break;  // resync with the shared consumer index
+        default:
+          CommitArbitrary();
+          break;
       }
       CheckCounts();
     }

@@ -32,9 +32,9 @@
 namespace kev::perf {
 
 struct Ratio {
-  std::string name;  // what bench.py and the reader call it
-  std::string a;     // benchmark name (as reported, args included) of kev's way
-  std::string b;     // the baseline
+  std::string name;              // what bench.py and the reader call it
+  std::string a;                 // benchmark name (as reported, args included) of kev's way
+  std::string b;                 // the baseline
   std::optional<double> target;  // PASS when the median ratio >= target; nullopt: report only
 };
 
@@ -64,8 +64,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
       if (per_round.empty()) continue;
       std::sort(per_round.begin(), per_round.end());
       const size_t n = per_round.size();
-      const double median = n % 2 == 1 ? per_round[n / 2]
-                                       : (per_round[n / 2 - 1] + per_round[n / 2]) / 2;
+      const double median =
+          n % 2 == 1 ? per_round[n / 2] : (per_round[n / 2 - 1] + per_round[n / 2]) / 2;
       const bool pass = !r.target || median >= *r.target;
       ok = ok && pass;
       const double a_rate = Median(a->second), b_rate = Median(b->second);
@@ -80,8 +80,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
       std::printf(
           "{\"micro\": \"%s\", \"ratio\": %.4f, \"min\": %.4f, \"max\": %.4f, \"rounds\": %zu, "
           "\"a_rate\": %.1f, \"b_rate\": %.1f, \"target\": %s, \"a\": \"%s\", \"b\": \"%s\"}\n",
-          r.name.c_str(), median, per_round.front(), per_round.back(), n, a_rate, b_rate, r.target ? std::to_string(*r.target).c_str() : "null",
-          r.a.c_str(), r.b.c_str());
+          r.name.c_str(), median, per_round.front(), per_round.back(), n, a_rate, b_rate,
+          r.target ? std::to_string(*r.target).c_str() : "null", r.a.c_str(), r.b.c_str());
     }
     std::fflush(stdout);
     return ok;
