@@ -54,6 +54,10 @@ std::span<const std::byte> Connection::buffered() const noexcept {
   return state_ == nullptr ? std::span<const std::byte>() : state_->buffered();
 }
 
+size_t Connection::buffer_bytes() const noexcept {
+  return state_ == nullptr ? 0 : state_->buffer_bytes();
+}
+
 Future<std::span<const std::byte>> Connection::ReadSome() {
   if (state_ == nullptr) return Invalid<std::span<const std::byte>>();
   return state_->ReadSome();

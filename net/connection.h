@@ -58,7 +58,10 @@ struct SocketOptions {
   // SO_SNDBUF / SO_RCVBUF in bytes; 0 leaves the kernel's default (and its autotuning).
   int send_buffer_size = 0;
   int receive_buffer_size = 0;
-  // Size of the connection's input buffer. ReadExactly / ReadUntil grow it up to what they need.
+  // Size of the connection's own input buffer, used when a read needs more bytes than one
+  // receive brought (and when the shard's receive pool is empty); ReadExactly / ReadUntil grow
+  // it up to what they need. A connection waiting with nothing buffered holds no input buffer:
+  // its data lands in the shard's pool (PollerOptions::recv_buffer_size).
   size_t input_buffer_size = 16 * 1024;
   // Write() returns a pending future (backpressure) while more than this many bytes are
   // buffered and unsent; it resolves once the backlog drops below it.
@@ -111,6 +114,11 @@ class Connection {
 
   // The bytes buffered now (possibly empty); never waits.
   std::span<const std::byte> buffered() const noexcept;
+  // Bytes of buffer memory the connection holds right now: input (its own buffer, or a shard
+  // pool buffer it is reading from) plus output capacity. 0 for a connection whose input is
+  // consumed and whose output is sent (small output buffers, up to 512 bytes each, are kept).
+  // For metrics and tests.
+  size_t buffer_bytes() const noexcept;
   // Everything buffered, at least one byte, waiting for the socket if nothing is. An empty
   // span means end of stream (the peer shut down its output) with nothing buffered.
   Future<std::span<const std::byte>> ReadSome();

@@ -21,6 +21,7 @@ std::exception_ptr SystemError(int error, const char* what) noexcept {
 
 ConnectionState::ConnectionState(Poller& poller, int fd, const SocketOptions& options) noexcept
     : poller_(&poller), fd_(fd), options_(options) {
+  use_pool_ = poller.SupportsBufferSelect();
   recv_op_.owner = this;
   send_op_.owner = this;
   close_op_.owner = this;
@@ -31,6 +32,8 @@ ConnectionState::~ConnectionState() {
   // Only a state that never got a handle (a failed Connect) still has its descriptor here, and
   // then nothing is in flight on it (every operation holds a reference).
   if (fd_ >= 0) ::close(fd_);
+  // Kept until now (not given back at Close) because spans the user holds point into it.
+  if (pool_buf_ >= 0) poller_->ReturnBuffer(static_cast<uint16_t>(pool_buf_));
 }
 
 // --- Input ---------------------------------------------------------------------------------
@@ -74,7 +77,21 @@ Future<std::span<const std::byte>> ConnectionState::ReadUntil(std::string_view d
 void ConnectionState::Consume(size_t n) noexcept {
   KEV_CHECK_MSG(n <= in_end_ - in_begin_, "kev::net::Connection::Consume: more than buffered");
   in_begin_ += n;
-  if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;  // Empty: restart at the front for free.
+  if (in_begin_ == in_end_) {
+    in_begin_ = in_end_ = 0;  // Empty: restart at the front for free.
+    // Hold no input buffer while idle (a plain recv in flight still writes into in_buf_).
+    if (use_pool_ && !(recv_in_flight_ && !recv_pooled_)) ReleaseInput();
+  }
+}
+
+void ConnectionState::ReleaseInput() noexcept {
+  if (pool_buf_ >= 0) {
+    poller_->ReturnBuffer(static_cast<uint16_t>(pool_buf_));  // no syscall: two stores
+    pool_buf_ = -1;
+  }
+  in_buf_.reset();
+  in_data_ = nullptr;
+  in_cap_ = 0;
 }
 
 void ConnectionState::AdvanceRead() noexcept {
@@ -120,30 +137,71 @@ void ConnectionState::AdvanceRead() noexcept {
 void ConnectionState::StartRecv(size_t need, size_t grow_to) noexcept {
   if (recv_in_flight_) return;
   size_t have = in_end_ - in_begin_;
-  if (in_cap_ < need) {
+  if (have == 0 && use_pool_ && !std::exchange(pool_empty_, false)) {
+    // Nothing buffered: wait holding no buffer; the data lands in one of the shard's pool.
+    ReleaseInput();
+    recv_in_flight_ = true;
+    recv_pooled_ = true;
+    AddRef();  // The completion hands over a pool buffer, or not; either way it comes back.
+    poller_->RecvBufferSelect(fd_, 0, &recv_op_);
+    return;
+  }
+  if (pool_buf_ >= 0) {
+    // More bytes wanted than the pool buffer brought: move them to a buffer of our own (the
+    // pool buffer must not stay pinned while this connection waits).
+    size_t want = std::max({need, grow_to, options_.input_buffer_size});
+    auto own = std::make_unique_for_overwrite<std::byte[]>(want);
+    if (have > 0) std::memcpy(own.get(), in_data_ + in_begin_, have);
+    poller_->ReturnBuffer(static_cast<uint16_t>(std::exchange(pool_buf_, -1)));
+    in_buf_ = std::move(own);
+    in_data_ = in_buf_.get();
+    in_cap_ = want;
+    in_begin_ = 0;
+    in_end_ = have;
+  } else if (in_cap_ < need) {
     // Grows to the working size (first read, or a larger ReadExactly/ReadUntil) and keeps it,
     // so steady-state reads allocate nothing.
     size_t want = std::max({need, grow_to, options_.input_buffer_size});
     auto bigger = std::make_unique_for_overwrite<std::byte[]>(want);
-    if (have > 0) std::memcpy(bigger.get(), in_buf_.get() + in_begin_, have);
+    if (have > 0) std::memcpy(bigger.get(), in_data_ + in_begin_, have);
     in_buf_ = std::move(bigger);
+    in_data_ = in_buf_.get();
     in_cap_ = want;
     in_begin_ = 0;
     in_end_ = have;
   } else if (in_end_ == in_cap_ || in_cap_ - in_begin_ < need) {
-    std::memmove(in_buf_.get(), in_buf_.get() + in_begin_, have);
+    std::memmove(in_data_, in_data_ + in_begin_, have);
     in_begin_ = 0;
     in_end_ = have;
   }
   recv_in_flight_ = true;
   AddRef();  // The kernel writes into in_buf_ until the final completion.
-  poller_->Recv(fd_, {in_buf_.get() + in_end_, in_cap_ - in_end_}, 0, &recv_op_);
+  poller_->Recv(fd_, {in_data_ + in_end_, in_cap_ - in_end_}, 0, &recv_op_);
 }
 
-void ConnectionState::OnRecv(int32_t result, uint32_t) noexcept {
+void ConnectionState::OnRecv(int32_t result, uint32_t flags) noexcept {
   recv_in_flight_ = false;
-  if (!closed_) {
-    if (result > 0) {
+  bool pooled = std::exchange(recv_pooled_, false);
+  if ((flags & kCompletionBuffer) != 0) {
+    uint16_t id = CompletionBufferId(flags);
+    if (closed_) {
+      poller_->ReturnBuffer(id);
+    } else {
+      // A pooled recv is only issued with nothing buffered and no buffer held (StartRecv).
+      // Zero copy: the pool buffer becomes the input until Consume empties it.
+      in_buf_.reset();
+      pool_buf_ = id;
+      std::span<std::byte> buffer = poller_->SelectedBuffer(id);
+      in_data_ = buffer.data();
+      in_cap_ = buffer.size();
+      in_begin_ = 0;
+      in_end_ = static_cast<size_t>(result);
+      AdvanceRead();
+    }
+  } else if (!closed_) {
+    if (pooled && result == -ENOBUFS) {
+      pool_empty_ = true;  // the shard's pool is dry: the next recv uses our own buffer
+    } else if (result > 0) {
       in_end_ += static_cast<size_t>(result);
     } else if (result == 0) {
       eof_ = true;
@@ -190,8 +248,14 @@ Future<void> ConnectionState::Flush() {
 }
 
 Future<void> ConnectionState::WaitSent(uint64_t target) {
-  waiters_.push_back(Waiter{target, Promise<void>()});
+  waiters_.push_back(Waiter{target, Promise<void>()});  // capacity reused: no allocation
   return waiters_.back().promise.GetFuture();
+}
+
+void ConnectionState::TrimOutput() noexcept {
+  // Only when all is sent: an idle keep-alive connection keeps at most 2 x kIdleOutputCapacity.
+  if (out_sending_.capacity() > kIdleOutputCapacity) std::vector<std::byte>().swap(out_sending_);
+  if (out_pending_.capacity() > kIdleOutputCapacity) std::vector<std::byte>().swap(out_pending_);
 }
 
 void ConnectionState::MaybeStartSend() noexcept {
@@ -219,6 +283,7 @@ void ConnectionState::OnSend(int32_t result, uint32_t) noexcept {
       if (send_offset_ == out_sending_.size()) {
         out_sending_.clear();
         send_offset_ = 0;
+        if (sent_ == written_) TrimOutput();
       }
       ResolveWaiters();
       MaybeStartSend();
@@ -233,19 +298,25 @@ void ConnectionState::OnSend(int32_t result, uint32_t) noexcept {
 }
 
 void ConnectionState::ResolveWaiters() noexcept {
-  while (!waiters_.empty() && waiters_.front().target <= sent_) {
-    Promise<void> promise = std::move(waiters_.front().promise);
-    waiters_.pop_front();
+  // SetValue only schedules the waiter (nothing runs inline), so waiters_ cannot change under
+  // this loop.
+  while (waiters_head_ < waiters_.size() && waiters_[waiters_head_].target <= sent_) {
+    Promise<void> promise = std::move(waiters_[waiters_head_++].promise);
     promise.SetValue();
+  }
+  if (waiters_head_ == waiters_.size()) {
+    waiters_.clear();
+    waiters_head_ = 0;
   }
 }
 
 void ConnectionState::FailWaiters(std::exception_ptr error) noexcept {
-  while (!waiters_.empty()) {
-    Promise<void> promise = std::move(waiters_.front().promise);
-    waiters_.pop_front();
+  while (waiters_head_ < waiters_.size()) {
+    Promise<void> promise = std::move(waiters_[waiters_head_++].promise);
     promise.SetException(error);
   }
+  waiters_.clear();
+  waiters_head_ = 0;
 }
 
 Future<void> ConnectionState::BeginExclusiveOutput(ConnectionExtension* extension) {

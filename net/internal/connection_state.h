@@ -4,8 +4,17 @@
 // and reads the output buffer until each operation's final completion, which may come after the
 // Connection handle is gone. So the buffers and the IoCompletion records live here, and every
 // operation in flight holds a reference; the state is freed when the handle and the last
-// operation have let go. The records are members, reused for the connection's whole life: no
-// allocation per read or write once the buffers have grown to their working size.
+// operation have let go. The IoCompletion records are members, reused for the connection's whole
+// life.
+//
+// Memory of an idle connection: when the poller has buffer selection (both real backends), a
+// read that must wait with nothing buffered uses Poller::RecvBufferSelect, so the data lands in
+// a buffer of the shard's pool and the connection holds none while it waits. The connection
+// keeps that pool buffer as its input (no copy) until the bytes are consumed, then gives it
+// back; only when a read needs more bytes than it has (a request split across segments) are
+// the buffered bytes copied into a buffer of the connection's own, which is freed again once
+// consumed. Output buffers larger than kIdleOutputCapacity are freed when everything is sent.
+// So a keep-alive connection between requests holds no buffer beyond this object.
 //
 // aio::SendFile uses the "exclusive output" hooks at the bottom to put a file transfer in the
 // byte stream after what was written before it. Not part of the public API.
@@ -14,7 +23,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -55,7 +63,10 @@ class ConnectionState {
 
   // Connection's API (see net/connection.h for the contracts).
   std::span<const std::byte> buffered() const noexcept {
-    return {in_buf_.get() + in_begin_, in_end_ - in_begin_};
+    return {in_data_ + in_begin_, in_end_ - in_begin_};
+  }
+  size_t buffer_bytes() const noexcept {
+    return in_cap_ + out_sending_.capacity() + out_pending_.capacity();
   }
   Future<std::span<const std::byte>> ReadSome();
   Future<std::span<const std::byte>> ReadExactly(size_t n);
@@ -105,6 +116,10 @@ class ConnectionState {
   void StartRecv(size_t need, size_t grow_to) noexcept;
   void FailRead(std::exception_ptr error) noexcept;
   void FinishRead(std::span<const std::byte> result) noexcept;
+  // With nothing buffered: frees the own input buffer / gives the pool buffer back.
+  void ReleaseInput() noexcept;
+  // Frees output buffers grown past kIdleOutputCapacity once everything is sent.
+  void TrimOutput() noexcept;
 
   void MaybeStartSend() noexcept;
   // With nothing in flight, sends the pending bytes with one non-blocking send(2) right now.
@@ -119,8 +134,18 @@ class ConnectionState {
   bool closed_ = false;
   SocketOptions options_;
 
-  // Input: bytes [in_begin_, in_end_) of in_buf_ (capacity in_cap_) are buffered.
+  // Output capacity kept by a connection whose output is all sent: small responses (an HTTP
+  // header, an echo message) reuse it without allocating, and an idle connection holds little.
+  static constexpr size_t kIdleOutputCapacity = 512;
+
+  // Input: bytes [in_begin_, in_end_) of in_data_ (capacity in_cap_) are buffered. in_data_ is
+  // in_buf_ (the connection's own), or the pool buffer pool_buf_ of the poller, or null.
+  std::byte* in_data_ = nullptr;
   std::unique_ptr<std::byte[]> in_buf_;
+  int32_t pool_buf_ = -1;     // the poller's buffer id held as input, or -1
+  bool use_pool_ = false;     // the poller has RecvBufferSelect
+  bool recv_pooled_ = false;  // the recv in flight is a RecvBufferSelect
+  bool pool_empty_ = false;   // the last RecvBufferSelect found the pool empty: use Recv once
   size_t in_cap_ = 0;
   size_t in_begin_ = 0;
   size_t in_end_ = 0;
@@ -148,7 +173,10 @@ class ConnectionState {
     uint64_t target;  // resolves when sent_ >= target
     Promise<void> promise;
   };
-  std::deque<Waiter> waiters_;  // targets non-decreasing
+  // Targets non-decreasing; [waiters_head_, size) wait. A vector, not a deque: an empty
+  // std::deque still allocates ~600 bytes, which an idle connection should not hold.
+  std::vector<Waiter> waiters_;
+  size_t waiters_head_ = 0;
   Op<&ConnectionState::OnSend> send_op_;
 
   ConnectionExtension* extension_ = nullptr;  // running exclusive output, if any

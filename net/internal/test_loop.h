@@ -25,9 +25,9 @@ namespace kev::net::internal {
 
 class TestLoop {
  public:
-  explicit TestLoop(PollerBackend backend, unsigned entries = 4096) {
-    PollerOptions options;
-    options.entries = entries;
+  explicit TestLoop(PollerBackend backend, unsigned entries = 4096)
+      : TestLoop(backend, Entries(entries)) {}
+  TestLoop(PollerBackend backend, const PollerOptions& options) {
     int error = 0;
     poller_ = Poller::Create(backend, options, &error);
     if (poller_ == nullptr) {
@@ -48,6 +48,11 @@ class TestLoop {
   }
 
   Poller& poller() { return *poller_; }
+  static PollerOptions Entries(unsigned entries) {
+    PollerOptions options;
+    options.entries = entries;
+    return options;
+  }
   TaskQueue& tasks() { return tasks_; }
 
   // Turns the loop until `future` resolves (or `limit` passes: the test fails and aborts, since
