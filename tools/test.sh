@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command. Installs what is missing, then builds and runs every test three
 # times: optimised, with AddressSanitizer+UBSan (--config=asan) and with ThreadSanitizer
-# (--config=tsan). Exits 0 only when every test passed in every configuration. Leaves no Bazel
-# server behind. KEV_TEST_CONFIGS="default asan" runs a subset (for local iteration).
+# (--config=tsan); then runs every libFuzzer target for KEV_FUZZ_SECONDS (default 60) each from
+# its seed corpus (tools/fuzz_smoke.sh). Exits 0 only when every test passed in every
+# configuration and no fuzzer found anything. Leaves no Bazel server behind.
+# KEV_TEST_CONFIGS="default asan" runs a subset; KEV_FUZZ_SECONDS=0 skips fuzzing (local iteration).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 tools/install_deps.sh || exit 1
@@ -21,6 +23,18 @@ for config in $configs; do
   summaries+=("$(python3 tools/test_summary.py "$config" || true)")
 done
 bazel shutdown >/dev/null 2>&1 || true
+
+fuzz_seconds=${KEV_FUZZ_SECONDS:-60}
+if ((fuzz_seconds > 0)); then
+  echo "==> fuzz smoke run, ${fuzz_seconds} s per target"
+  if fuzz_summary=$(tools/fuzz_smoke.sh "$fuzz_seconds"); then
+    summaries+=("fuzz: every target clean")
+  else
+    status=1
+    summaries+=("fuzz: FAILED")
+  fi
+  summaries+=("$fuzz_summary")
+fi
 
 echo
 echo "kev test summary ($((SECONDS - start)) s):"
