@@ -13,8 +13,6 @@
 // Flags: --address (127.0.0.1), --port (0 picks a free one; the line above, flushed, says which),
 // and App's --smp, --cpuset, --backend. SIGINT/SIGTERM: stop accepting, close every connection,
 // exit 0.
-#include <pthread.h>
-#include <signal.h>
 #include <sys/resource.h>
 
 #include <chrono>
@@ -97,7 +95,7 @@ class EchoShard {
       } catch (...) {
         break;  // closed by Stop(), or the listening socket broke
       }
-      if (stopping_) break;  // ~Connection closes it
+      if (stopping_) break;          // ~Connection closes it
       (void)Serve(std::move(conn));  // detached; Stop() waits for it through slots_
     }
   }
@@ -148,22 +146,10 @@ class EchoShard {
   Slot* slots_ = nullptr;
 };
 
-// Blocks or unblocks SIGINT and SIGTERM for the calling thread.
-void SetShutdownSignalsBlocked(bool blocked) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
-}
-
 Future<int> Main() {
   const std::string address = absl::GetFlag(FLAGS_address);
   const int flag_port = absl::GetFlag(FLAGS_port);
   if (flag_port < 0 || flag_port > 65535) throw std::invalid_argument("--port out of range");
-
-  // Shutdown signals belong to the shard threads (see main()).
-  co_await InvokeOnAll([] { SetShutdownSignalsBlocked(false); });
 
   auto shards = std::make_unique<Sharded<EchoShard>>();
   co_await shards->Start(address);
@@ -195,11 +181,6 @@ Future<int> Main() {
 }  // namespace kev::echo
 
 int main(int argc, char** argv) {
-  // As in apps/httpd/main.cc: the main thread only waits for the shards, so keep SIGINT/SIGTERM
-  // off it (shard threads inherit the mask; Main() unblocks it there) and the App's signal
-  // handler always runs on a shard thread that is turning its loop (sanitizer runtimes defer
-  // handlers on a thread parked in pthread_join). A signal sent before the unblock stays pending.
-  kev::echo::SetShutdownSignalsBlocked(true);
   // One descriptor per connection: allow as many as the hard limit permits.
   struct rlimit nofile;
   if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {

@@ -74,7 +74,8 @@ class Server {
   // Sends SIGTERM and returns the raw wait status (-1 if it did not exit within the timeout).
   int Terminate() {
     kill(pid_, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kIoTimeoutMs);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kIoTimeoutMs);
     while (std::chrono::steady_clock::now() < deadline) {
       int status = 0;
       pid_t r = waitpid(pid_, &status, WNOHANG);
@@ -181,8 +182,8 @@ TEST(EchoServerTest, SixtyFourClientsEchoByteForByteThenSigtermExitsZero) {
         if (c == 7 && i % 50 == 25) size = 1 << 20;
         std::string out = Message(c, i, size);
         std::string in = Exchange(fd, out, /*half_close=*/false);
-        if (in != out) errors[c] = in.rfind("ERROR", 0) == 0 ? in : "mismatch at message " +
-                                                                      std::to_string(i);
+        if (in != out)
+          errors[c] = in.rfind("ERROR", 0) == 0 ? in : "mismatch at message " + std::to_string(i);
       }
       if (errors[c].empty()) {
         // Half-close: the last echo arrives, then end of stream.
