@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <system_error>
+
+#include "kevent/testing/fault_injecting_poller.h"
 
 namespace kev {
 namespace {
@@ -18,6 +21,15 @@ std::unique_ptr<Poller> CreatePoller(const ReactorOptions& options) {
   if (poller == nullptr) {
     throw std::system_error(error < 0 ? -error : EINVAL, std::system_category(),
                             "kev::Reactor: cannot create the poller");
+  }
+  // Test-only fault injection (docs/reliability.md): KEV_FAULTS="seed=7,eagain=0.05,..." wraps
+  // the poller in a FaultInjectingPoller. Read once here, so unset it costs one getenv per
+  // reactor and nothing on the loop's path. Each shard draws from its own seed (seed + shard).
+  if (std::optional<FaultOptions> faults = FaultOptions::FromEnvironment("KEV_FAULTS")) {
+    faults->seed += options.shard_id;
+    std::fprintf(stderr, "kev: KEV_FAULTS set: shard %u injects faults (seed %llu; test only)\n",
+                 options.shard_id, static_cast<unsigned long long>(faults->seed));
+    poller = std::make_unique<FaultInjectingPoller>(std::move(poller), *faults);
   }
   return poller;
 }

@@ -144,7 +144,9 @@ class Reactor {
   // Creates the poller (options.backend) and the kevent queue on the calling thread, and
   // makes this the thread's current reactor and its TaskQueue the thread's current queue.
   // Throws std::system_error when the poller cannot be created. A second live Reactor on the
-  // same thread is a contract violation (aborts).
+  // same thread is a contract violation (aborts). Test only: when the environment variable
+  // KEV_FAULTS is set (kevent/testing/fault_injecting_poller.h, FaultOptions::Parse), the
+  // poller is wrapped in a FaultInjectingPoller (seed + shard_id); checked once, here.
   explicit Reactor(const ReactorOptions& options = {});
   // On the constructing thread, not while Run() runs. Destroys the queue (requests are
   // unlinked, origins cancel their operations), then the poller (final completions go to the
