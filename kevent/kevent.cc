@@ -359,7 +359,7 @@ int kevent_ctl(int fd, unsigned int cmd, unsigned int num, struct ukevent* arg) 
   }
   q->core().ExpireTimers();
   try {
-    for (unsigned i = 0; i < num; ++i) q->core().Ctl(cmd, arg[i]);
+    q->core().CtlBatch(cmd, arg, num);
   } catch (const std::bad_alloc&) {
     return -ENOMEM;  // entries before the failing one were applied
   }

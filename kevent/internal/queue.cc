@@ -87,15 +87,28 @@ Request* Queue::Find(const ukevent& uk) const {
   return it == index_.end() ? nullptr : it->second;
 }
 
-void Queue::Ctl(unsigned cmd, ukevent& uk) {
-  const std::optional<int64_t> before = timers_.NextDeadline();
-  CtlEntry(cmd, uk);
-  NotifyIfTimerEarlier(before);
+void Queue::Ctl(unsigned cmd, ukevent& uk) { CtlBatch(cmd, &uk, 1); }
+
+void Queue::CtlBatch(unsigned cmd, ukevent* entries, size_t n) {
+  // One clock read for the whole batch: its timers count from the same instant.
+  batch_now_ns_ = clock_->NowNs();
+  try {
+    for (size_t i = 0; i < n; ++i) CtlEntry(cmd, entries[i]);
+  } catch (...) {
+    batch_now_ns_.reset();
+    NotifyIfTimerEarlier();
+    throw;
+  }
+  batch_now_ns_.reset();
+  NotifyIfTimerEarlier();
 }
 
-void Queue::NotifyIfTimerEarlier(std::optional<int64_t> before) {
-  const std::optional<int64_t> after = timers_.NextDeadline();
-  if (observer_ != nullptr && after && (!before || *after < *before)) observer_->OnTimerArmed();
+int64_t Queue::NowNs() { return batch_now_ns_ ? *batch_now_ns_ : clock_->NowNs(); }
+
+void Queue::NotifyIfTimerEarlier() {
+  // The heap says whether an Arm became its earliest entry (cancelled entries included, so a
+  // sleeper's deadline is never later than the new timer unless it is told).
+  if (timers_.TakeEarlierArmed() && observer_ != nullptr) observer_->OnTimerArmed();
 }
 
 void Queue::CtlEntry(unsigned cmd, ukevent& uk) {
@@ -111,13 +124,22 @@ void Queue::CtlEntry(unsigned cmd, ukevent& uk) {
         Reject(uk, EOPNOTSUPP);
         return;
       }
-      if (index_.contains(RequestKey::Of(uk))) {
+      // One hash lookup: reserve the key's slot, then fill it.
+      auto [it, inserted] = index_.try_emplace(RequestKey::Of(uk), nullptr);
+      if (!inserted) {
         Reject(uk, EEXIST);
         return;
       }
-      auto* r = new Request(uk);  // one allocation per registration, freed on removal
+      Request* r;
+      try {
+        r = new Request(uk);  // one allocation per registration, freed on removal
+      } catch (...) {
+        index_.erase(it);
+        throw;
+      }
+      it->second = r;
       r->queue_owned = true;
-      Add(r, uk);
+      Add(r, uk, /*indexed=*/true);
       return;
     }
     case KEVENT_CTL_REMOVE:
@@ -151,7 +173,6 @@ void Queue::AddRequest(Request* r) {
   }
   KEV_CHECK(r->queue == nullptr);
   r->queue_owned = false;
-  const std::optional<int64_t> before = timers_.NextDeadline();
   ukevent io = uk;
   Add(r, io);
   // Report into the request itself; a registered request's ret_flags is otherwise unused.
@@ -160,14 +181,14 @@ void Queue::AddRequest(Request* r) {
     r->uk.ret_data[0] = io.ret_data[0];
     r->uk.ret_data[1] = io.ret_data[1];
   }
-  NotifyIfTimerEarlier(before);
+  NotifyIfTimerEarlier();
 }
 
-void Queue::Add(Request* r, ukevent& io) {
+void Queue::Add(Request* r, ukevent& io, bool indexed) {
   Origin* origin = OriginFor(r->uk.type);
   r->queue = this;
   r->pending = 0;
-  index_.emplace(RequestKey::Of(r->uk), r);
+  if (!indexed) index_.emplace(RequestKey::Of(r->uk), r);
   const int rc = origin->Enqueue(*r);
   if (rc < 0) {
     Unregister(*r);  // frees a queue-owned r
@@ -193,12 +214,14 @@ void Queue::Add(Request* r, ukevent& io) {
 }
 
 void Queue::Remove(ukevent& uk) {
-  Request* r = Find(uk);
-  if (r == nullptr) {
+  auto it = index_.find(RequestKey::Of(uk));
+  if (it == index_.end()) {
     Reject(uk, ENOENT);
     return;
   }
-  Unregister(*r);
+  Request& r = *it->second;
+  index_.erase(it);  // by position: no second lookup in Unregister
+  Unregister(r, /*indexed=*/false);
   uk.ret_flags = KEVENT_RET_DONE;
 }
 
@@ -436,14 +459,14 @@ void Queue::ExpireTimers() {
   while (Request* r = timers_.PopDue(now)) OriginFor(r->uk.type)->OnTimer(*r, now);
 }
 
-void Queue::Unregister(Request& r) {
+void Queue::Unregister(Request& r, bool indexed) {
   OriginFor(r.uk.type)->Dequeue(r);
   if (r.ready) UnlinkReady(r);
   if (r.on_recheck_list) {
     recheck_.Remove(&r);
     r.on_recheck_list = false;
   }
-  index_.erase(RequestKey::Of(r.uk));
+  if (indexed) index_.erase(RequestKey::Of(r.uk));
   r.queue = nullptr;
   r.pending = 0;
   r.broken_errno = 0;

@@ -105,6 +105,9 @@ class Queue final : private OriginContext {
   // EINVAL (unknown type or request flag, NAIO, bad id/event), EOPNOTSUPP (type not implemented),
   // EEXIST (ADD of an existing key), ENOENT (no matching request).
   void Ctl(unsigned cmd, ukevent& uk);
+  // Ctl of each of entries[0..n) in order (kevent_ctl's array), reading the clock once for the
+  // batch. If an entry throws (std::bad_alloc), the entries before it were applied.
+  void CtlBatch(unsigned cmd, ukevent* entries, size_t n);
 
   // ADD of a caller-owned request (a reactor awaiter embeds it); r->uk is the request. Same
   // outcome as Ctl(ADD) in r->uk.ret_flags / ret_data. r stays registered unless it was
@@ -124,7 +127,8 @@ class Queue final : private OriginContext {
 
   // Fires due timers. Cheap when none is due (one clock read).
   void ExpireTimers();
-  std::optional<int64_t> NextTimerDeadline() const { return timers_.NextDeadline(); }
+  // The earliest armed timer's deadline (drops cancelled timers off the heap's top).
+  std::optional<int64_t> NextTimerDeadline() { return timers_.NextDeadline(); }
 
   // --- For origins ------------------------------------------------------------------------------
   // An activity or occurrence for r (count occurrences): asks the origin's Check, and if the
@@ -163,14 +167,15 @@ class Queue final : private OriginContext {
 
  private:
   // OriginContext.
-  int64_t NowNs() override { return clock_->NowNs(); }
+  int64_t NowNs() override;
   TimerHeap& timers() override { return timers_; }
   Poller* poller() override { return poller_; }
 
   Origin* OriginFor(uint32_t type) const;
   void CtlEntry(unsigned cmd, ukevent& uk);
-  void NotifyIfTimerEarlier(std::optional<int64_t> before);
-  void Add(Request* r, ukevent& io);
+  void NotifyIfTimerEarlier();
+  // indexed: r's key is already in index_ (Ctl's ADD reserved it).
+  void Add(Request* r, ukevent& io, bool indexed = false);
   void Modify(ukevent& uk);
   void Remove(ukevent& uk);
   void MarkReady(ukevent& uk);
@@ -184,7 +189,8 @@ class Queue final : private OriginContext {
   // After delivery: ONESHOT / broken removed, level-triggered queued for re-check.
   void Complete(Request& r);
   void RunRechecks();
-  void Unregister(Request& r);
+  // indexed == false: the caller already erased r's key from index_.
+  void Unregister(Request& r, bool indexed = true);
 
   Clock* const clock_;
   QueueObserver* const observer_;
@@ -196,6 +202,8 @@ class Queue final : private OriginContext {
   // Delivered level-triggered requests to check again (shares ready_hook: never on both).
   IntrusiveList<Request, &Request::ready_hook> recheck_;
   TimerHeap timers_;
+  // Set during CtlBatch: the one clock reading its entries share.
+  std::optional<int64_t> batch_now_ns_;
   Ring ring_;
 };
 

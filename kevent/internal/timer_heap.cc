@@ -4,79 +4,109 @@
 
 namespace kev::kevent_internal {
 
-bool TimerHeap::Less(const Request* a, const Request* b) const {
-  if (a->timer.deadline_ns != b->timer.deadline_ns) {
-    return a->timer.deadline_ns < b->timer.deadline_ns;
-  }
-  return a->timer.seq < b->timer.seq;
+void TimerHeap::Place(const Entry& e, size_t i) {
+  heap_[i] = e;
+  if (e.request != nullptr) e.request->timer.heap_index = static_cast<uint32_t>(i);
 }
 
-void TimerHeap::Place(Request* r, size_t i) {
-  heap_[i] = r;
-  r->timer.heap_index = static_cast<uint32_t>(i);
-}
-
-void TimerHeap::SiftUp(size_t i) {
-  Request* r = heap_[i];
+size_t TimerHeap::SiftUp(size_t i) {
+  const Entry e = heap_[i];
   while (i > 0) {
-    size_t parent = (i - 1) / 2;
-    if (!Less(r, heap_[parent])) break;
+    const size_t parent = (i - 1) / kArity;
+    if (!Less(e, heap_[parent])) break;
     Place(heap_[parent], i);
     i = parent;
   }
-  Place(r, i);
+  Place(e, i);
+  return i;
 }
 
 void TimerHeap::SiftDown(size_t i) {
-  Request* r = heap_[i];
+  const Entry e = heap_[i];
   const size_t n = heap_.size();
   while (true) {
-    size_t child = 2 * i + 1;
-    if (child >= n) break;
-    if (child + 1 < n && Less(heap_[child + 1], heap_[child])) ++child;
-    if (!Less(heap_[child], r)) break;
-    Place(heap_[child], i);
-    i = child;
+    const size_t first = kArity * i + 1;
+    if (first >= n) break;
+    const size_t last = first + kArity < n ? first + kArity : n;
+    size_t best = first;
+    for (size_t c = first + 1; c < last; ++c) {
+      if (Less(heap_[c], heap_[best])) best = c;
+    }
+    if (!Less(heap_[best], e)) break;
+    Place(heap_[best], i);
+    i = best;
   }
-  Place(r, i);
+  Place(e, i);
 }
 
-void TimerHeap::Arm(Request* r) {
+bool TimerHeap::Arm(Request* r) {
   KEV_CHECK(!r->timer.armed());
   KEV_CHECK(heap_.size() < TimerSlot::kNotArmed);
   r->timer.seq = next_seq_++;
-  heap_.push_back(r);  // amortised growth: the only allocation, not per expiry
-  r->timer.heap_index = static_cast<uint32_t>(heap_.size() - 1);
-  SiftUp(heap_.size() - 1);
+  heap_.push_back(Entry{r->timer.deadline_ns, r->timer.seq, r});  // amortised growth only
+  ++live_;
+  const bool earliest = SiftUp(heap_.size() - 1) == 0;
+  earlier_armed_ |= earliest;
+  return earliest;
 }
 
 void TimerHeap::Cancel(Request* r) {
   if (!r->timer.armed()) return;
   const size_t i = r->timer.heap_index;
-  KEV_CHECK(i < heap_.size() && heap_[i] == r);
-  Request* last = heap_.back();
-  heap_.pop_back();
+  KEV_CHECK(i < heap_.size() && heap_[i].request == r);
   r->timer.heap_index = TimerSlot::kNotArmed;
-  if (last == r) return;
-  Place(last, i);
-  // The moved element may belong above or below its new slot.
-  if (i > 0 && Less(last, heap_[(i - 1) / 2])) {
-    SiftUp(i);
-  } else {
-    SiftDown(i);
+  --live_;
+  if (live_ == 0) {
+    heap_.clear();  // every entry left is a tombstone (keeps the capacity)
+    return;
+  }
+  heap_[i].request = nullptr;  // a tombstone: same key, so the heap order still holds
+  while (!heap_.empty() && heap_.back().request == nullptr) heap_.pop_back();
+  // Rebuild once tombstones outnumber armed timers: amortised O(1) per cancel, bounded memory.
+  if (heap_.size() - live_ > live_ && heap_.size() >= 64) Compact();
+}
+
+void TimerHeap::PopTop() {
+  const Entry last = heap_.back();
+  heap_.pop_back();
+  if (heap_.empty()) return;
+  Place(last, 0);
+  SiftDown(0);
+}
+
+void TimerHeap::DropCancelledTop() {
+  while (!heap_.empty() && heap_[0].request == nullptr) PopTop();
+}
+
+void TimerHeap::Compact() {
+  size_t n = 0;
+  for (const Entry& e : heap_) {
+    if (e.request != nullptr) heap_[n++] = e;
+  }
+  heap_.resize(n);
+  for (size_t i = 0; i < n; ++i) heap_[i].request->timer.heap_index = static_cast<uint32_t>(i);
+  // Floyd's bottom-up heapify.
+  if (n > 1) {
+    for (size_t i = (n - 2) / kArity + 1; i-- > 0;) SiftDown(i);
   }
 }
 
 Request* TimerHeap::PopDue(int64_t now_ns) {
-  if (heap_.empty() || heap_[0]->timer.deadline_ns > now_ns) return nullptr;
-  Request* r = heap_[0];
-  Cancel(r);
+  // Only tombstones that are due leave here: this runs on every kevent_ctl call.
+  while (!heap_.empty() && heap_[0].request == nullptr && heap_[0].deadline_ns <= now_ns) PopTop();
+  if (heap_.empty() || heap_[0].deadline_ns > now_ns) return nullptr;
+  Request* r = heap_[0].request;
+  r->timer.heap_index = TimerSlot::kNotArmed;
+  --live_;
+  PopTop();
+  if (live_ == 0) heap_.clear();
   return r;
 }
 
-std::optional<int64_t> TimerHeap::NextDeadline() const {
+std::optional<int64_t> TimerHeap::NextDeadline() {
+  DropCancelledTop();
   if (heap_.empty()) return std::nullopt;
-  return heap_[0]->timer.deadline_ns;
+  return heap_[0].deadline_ns;
 }
 
 }  // namespace kev::kevent_internal

@@ -1,8 +1,13 @@
-// kevent/internal/timer_heap.h: the queue's timers, a binary min-heap of intrusive requests.
+// kevent/internal/timer_heap.h: the queue's timers, a 4-ary min-heap with lazy cancellation.
 //
-// Arm, cancel and re-arm are O(log n) with no allocation beyond the heap array's amortised
-// growth: each request remembers its heap position (TimerSlot::heap_index), so cancelling one of
-// a million armed timers does not search. Ties on the deadline fire in arming order.
+// Each entry holds its deadline and arming sequence inline (sifting compares without touching
+// the requests) and a pointer to its request; a request remembers its entry's position
+// (TimerSlot::heap_index). Arm is O(log n) (O(1) for the common later-than-everything deadline);
+// Cancel is O(1): it only marks the entry cancelled (a tombstone) and unlinks the request, so the
+// request may be freed at once. Tombstones leave the heap when they reach the top (PopDue,
+// NextDeadline) or when they outnumber the armed timers (one O(n) rebuild, amortised O(1) per
+// cancel). Ties on the deadline fire in arming order. No allocation beyond the array's amortised
+// growth.
 //
 // Example:
 //   TimerHeap heap;
@@ -28,26 +33,49 @@ class TimerHeap {
   TimerHeap(const TimerHeap&) = delete;
   TimerHeap& operator=(const TimerHeap&) = delete;
 
-  // Inserts r (not armed) with r->timer.deadline_ns already set.
-  void Arm(Request* r);
-  // Removes r if armed; no-op otherwise.
+  // Inserts r (not armed) with r->timer.deadline_ns already set. Returns true if r is now the
+  // earliest entry (the caller's sleep may need shortening).
+  bool Arm(Request* r);
+  // Removes r if armed; no-op otherwise. r may be destroyed right after.
   void Cancel(Request* r);
-  // Removes and returns the earliest request whose deadline is <= now_ns, or nullptr.
+  // Removes and returns the earliest armed request whose deadline is <= now_ns, or nullptr.
   Request* PopDue(int64_t now_ns);
-  // The earliest deadline, if any timer is armed.
-  std::optional<int64_t> NextDeadline() const;
+  // The earliest armed deadline, if any timer is armed (drops cancelled entries off the top).
+  std::optional<int64_t> NextDeadline();
 
-  size_t size() const { return heap_.size(); }
-  bool empty() const { return heap_.empty(); }
+  // True if an Arm since the last call made its request the earliest entry; clears the flag.
+  bool TakeEarlierArmed() {
+    const bool was = earlier_armed_;
+    earlier_armed_ = false;
+    return was;
+  }
+
+  // Armed timers (cancelled entries not counted).
+  size_t size() const { return live_; }
+  bool empty() const { return live_ == 0; }
 
  private:
-  bool Less(const Request* a, const Request* b) const;
-  void Place(Request* r, size_t i);
-  void SiftUp(size_t i);
-  void SiftDown(size_t i);
+  struct Entry {
+    int64_t deadline_ns;
+    uint64_t seq;
+    Request* request;  // nullptr: cancelled
+  };
+  static constexpr size_t kArity = 4;  // shallower than binary: fewer cache misses per sift
 
-  std::vector<Request*> heap_;
+  static bool Less(const Entry& a, const Entry& b) {
+    return a.deadline_ns != b.deadline_ns ? a.deadline_ns < b.deadline_ns : a.seq < b.seq;
+  }
+  void Place(const Entry& e, size_t i);
+  size_t SiftUp(size_t i);
+  void SiftDown(size_t i);
+  void PopTop();
+  void DropCancelledTop();
+  void Compact();
+
+  std::vector<Entry> heap_;
+  size_t live_ = 0;
   uint64_t next_seq_ = 0;
+  bool earlier_armed_ = false;
 };
 
 }  // namespace kev::kevent_internal

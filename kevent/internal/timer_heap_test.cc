@@ -88,5 +88,62 @@ TEST(TimerHeapTest, MillionArmedThenCancelledInRandomOrder) {
   EXPECT_TRUE(heap.empty());
 }
 
+// Cancelled entries stay in the heap as tombstones: a cancelled request may be freed at once,
+// and PopDue / compaction must never touch it (ASan would see it).
+TEST(TimerHeapTest, CancelledRequestsMayBeFreedWhileTheirEntriesRemain) {
+  std::mt19937 rng(99);
+  TimerHeap heap;
+  std::vector<std::unique_ptr<Request>> armed;
+  std::set<std::pair<int64_t, Request*>> reference;
+  int64_t now = 0;
+  for (int step = 0; step < 100000; ++step) {
+    const unsigned op = rng() % 8;
+    if (op < 4 || armed.empty()) {
+      auto r = NewRequest(now + static_cast<int64_t>(rng() % 1000));
+      heap.Arm(r.get());
+      reference.insert({r->timer.deadline_ns, r.get()});
+      armed.push_back(std::move(r));
+    } else if (op < 7) {
+      const size_t i = rng() % armed.size();
+      Request* r = armed[i].get();
+      if (r->timer.armed()) {
+        reference.erase({r->timer.deadline_ns, r});
+        heap.Cancel(r);
+      }
+      std::swap(armed[i], armed.back());
+      armed.pop_back();  // freed while its tombstone may still be in the heap
+    } else {
+      now += static_cast<int64_t>(rng() % 50);
+      while (Request* r = heap.PopDue(now)) {
+        ASSERT_FALSE(reference.empty());
+        ASSERT_LE(r->timer.deadline_ns, now);
+        // Equal deadlines fire in arming order; the reference only orders by address there.
+        auto it = reference.begin();
+        ASSERT_EQ(it->first, r->timer.deadline_ns);
+        ASSERT_EQ(reference.erase({r->timer.deadline_ns, r}), 1u);
+      }
+      ASSERT_TRUE(reference.empty() || reference.begin()->first > now);
+    }
+    ASSERT_EQ(heap.size(), reference.size());
+  }
+}
+
+TEST(TimerHeapTest, ArmTellsWhetherItBecameTheEarliest) {
+  TimerHeap heap;
+  auto a = NewRequest(100);
+  auto b = NewRequest(200);
+  auto c = NewRequest(50);
+  EXPECT_TRUE(heap.Arm(a.get()));
+  EXPECT_FALSE(heap.Arm(b.get()));
+  EXPECT_TRUE(heap.TakeEarlierArmed());
+  EXPECT_FALSE(heap.TakeEarlierArmed());
+  heap.Cancel(a.get());  // a tombstone at 100 stays on top until looked at
+  auto d = NewRequest(150);
+  EXPECT_FALSE(heap.Arm(d.get()));  // a sleeper's deadline is <= 100 already
+  EXPECT_EQ(*heap.NextDeadline(), 150);
+  EXPECT_TRUE(heap.Arm(c.get()));
+  EXPECT_EQ(heap.size(), 3u);
+}
+
 }  // namespace
 }  // namespace kev::kevent_internal
