@@ -116,8 +116,7 @@ class Connection {
   std::span<const std::byte> buffered() const noexcept;
   // Bytes of buffer memory the connection holds right now: input (its own buffer, or a shard
   // pool buffer it is reading from) plus output capacity. 0 for a connection whose input is
-  // consumed and whose output is sent (small output buffers, up to 512 bytes each, are kept).
-  // For metrics and tests.
+  // consumed and whose output is all sent. For metrics and tests.
   size_t buffer_bytes() const noexcept;
   // Everything buffered, at least one byte, waiting for the socket if nothing is. An empty
   // span means end of stream (the peer shut down its output) with nothing buffered.

@@ -13,7 +13,7 @@
 // keeps that pool buffer as its input (no copy) until the bytes are consumed, then gives it
 // back; only when a read needs more bytes than it has (a request split across segments) are
 // the buffered bytes copied into a buffer of the connection's own, which is freed again once
-// consumed. Output buffers larger than kIdleOutputCapacity are freed when everything is sent.
+// consumed. Output buffers are freed when everything is sent (kIdleOutputCapacity).
 // So a keep-alive connection between requests holds no buffer beyond this object.
 //
 // aio::SendFile uses the "exclusive output" hooks at the bottom to put a file transfer in the
@@ -118,7 +118,7 @@ class ConnectionState {
   void FinishRead(std::span<const std::byte> result) noexcept;
   // With nothing buffered: frees the own input buffer / gives the pool buffer back.
   void ReleaseInput() noexcept;
-  // Frees output buffers grown past kIdleOutputCapacity once everything is sent.
+  // Frees output buffers larger than kIdleOutputCapacity; called when everything is sent.
   void TrimOutput() noexcept;
 
   void MaybeStartSend() noexcept;
@@ -134,9 +134,10 @@ class ConnectionState {
   bool closed_ = false;
   SocketOptions options_;
 
-  // Output capacity kept by a connection whose output is all sent: small responses (an HTTP
-  // header, an echo message) reuse it without allocating, and an idle connection holds little.
-  static constexpr size_t kIdleOutputCapacity = 512;
+  // Output capacity kept by a connection whose output is all sent: none, so an idle connection
+  // holds no output buffer. The price is one malloc/free per burst of writes (tcache-sized for
+  // small responses: tens of ns against the microseconds of the send).
+  static constexpr size_t kIdleOutputCapacity = 0;
 
   // Input: bytes [in_begin_, in_end_) of in_data_ (capacity in_cap_) are buffered. in_data_ is
   // in_buf_ (the connection's own), or the pool buffer pool_buf_ of the poller, or null.
@@ -185,9 +186,14 @@ class ConnectionState {
   Op<&ConnectionState::OnClose> close_op_;
   std::optional<Promise<void>> close_promise_;
 
-  Op<&ConnectionState::OnConnect> connect_op_;
-  SocketAddress connect_address_;
-  Promise<Connection> connect_promise_;
+  // Only outgoing connections connect: kept out of line so an accepted connection (the many,
+  // on a server) does not carry ~170 bytes it never uses. Freed when the connect completes.
+  struct Connecting {
+    Op<&ConnectionState::OnConnect> op;
+    SocketAddress address;
+    Promise<Connection> promise;
+  };
+  std::unique_ptr<Connecting> connecting_;
 };
 
 // std::system_error(error, std::system_category()) as an exception_ptr.
