@@ -82,9 +82,21 @@ SYSTEMS = {s.name: s for s in [
            ("{bin}/tests/perf/raw_epoll_echo", "--port={port}", "--threads={shards}"),
            build=("//tests/perf:raw_epoll_echo",),
            description="edge-triggered epoll echo: the floor"),
-    # kev's servers, once they exist, are one line each, e.g.:
-    # System("kev_httpd", "http", ("{bin}/apps/httpd/httpd", "--port={port}", "--root={root}",
-    #        "--smp={shards}", "--cpuset={cpus}"), build=("//apps/httpd:httpd",)),
+    # kev's servers. --max_connections above the 10,000 of the idle benchmark (nginx's
+    # worker_connections is 16384); no metrics page, no access log (nginx: access_log off).
+    System("kev_httpd", "http",
+           ("{bin}/apps/httpd/httpd", "--port={port}", "--root={root}", "--smp={shards}",
+            "--cpuset={cpus}", "--backend=io_uring", "--metrics=false",
+            "--max_connections=20000"),
+           build=("//apps/httpd:httpd",), description="kev httpd, io_uring backend"),
+    System("kev_echo_uring", "echo",
+           ("{bin}/apps/echo/echo_server", "--port={port}", "--smp={shards}", "--cpuset={cpus}",
+            "--backend=io_uring"),
+           build=("//apps/echo:echo_server",), description="kev echo server, io_uring backend"),
+    System("kev_echo_epoll", "echo",
+           ("{bin}/apps/echo/echo_server", "--port={port}", "--smp={shards}", "--cpuset={cpus}",
+            "--backend=epoll"),
+           build=("//apps/echo:echo_server",), description="kev echo server, epoll backend"),
 ]}
 
 
@@ -92,9 +104,17 @@ SYSTEMS = {s.name: s for s in [
 class Benchmark:
     """One comparison: candidate A against baseline B under one load.
 
-    load: "wrk" (HTTP GET of `path`) or "echo_load" (ping-pong of message_bytes).
+    load: "wrk" (HTTP GET of `path`), "echo_load" (ping-pong of message_bytes) or "idle"
+      (idle_conns.py: `headline` keep-alive connections held open; the figure is resident
+      bytes per connection, a fresh pair of servers per round so no round inherits another's
+      heap).
     body_bytes: size of `path` in the generated root (see ROOT_FILES) and of raw bodies.
-    target: PASS when the median of A/B at `headline` connections is >= target; None = report.
+    target: PASS when the median of A/B at `headline` connections is >= target (<= target when
+      lower_is_better); None = report.
+    connections: counts measured; None = the mode's sweep (1, 16, 64, 256, 1024 in full mode).
+      The headline count is always measured.
+    plot_group: benchmarks sharing it also get one plot of every system they measure (kev,
+      nginx and raw epoll on one chart).
     """
 
     name: str
@@ -107,21 +127,43 @@ class Benchmark:
     target: float | None = None
     headline: int = 64
     note: str = ""
+    connections: tuple[int, ...] | None = ()
+    lower_is_better: bool = False
+    plot_group: str = ""
 
 
 BENCHMARKS = [
+    # Issue 7's targets. The 14-byte pair sweeps the connection counts (plots of kev, nginx and
+    # raw epoll side by side); the others measure their headline count only, to fit the budget.
+    Benchmark("kev_http_14b_vs_nginx", "kev_httpd", "nginx", "wrk", "/hello.txt", 14,
+              target=1.5, connections=None, plot_group="http_14b",
+              note="kev httpd (1 shard) against nginx (1 worker), 14-byte file, keep-alive"),
+    Benchmark("kev_http_14b_vs_raw", "kev_httpd", "raw_epoll_http", "wrk", "/hello.txt", 14,
+              target=0.9, connections=None, plot_group="http_14b",
+              note="kev httpd serving a file against the raw epoll responder's fixed bytes"),
+    Benchmark("kev_http_64k_vs_nginx", "kev_httpd", "nginx", "wrk", "/64k.bin", 64 << 10,
+              target=1.1, note="64 KiB file, 64 connections"),
+    Benchmark("kev_http_1m_vs_nginx", "kev_httpd", "nginx", "wrk", "/1m.bin", 1 << 20,
+              target=1.0, headline=16, note="1 MiB file, 16 connections"),
+    Benchmark("kev_echo_uring_vs_raw", "kev_echo_uring", "raw_epoll_echo", "echo_load",
+              message_bytes=64, target=1.2, note="kev echo on io_uring, 64-byte ping-pong"),
+    Benchmark("kev_echo_epoll_vs_raw", "kev_echo_epoll", "raw_epoll_echo", "echo_load",
+              message_bytes=64, target=0.9, note="kev echo on its epoll backend"),
+    Benchmark("echo_64b_aa", "raw_epoll_echo", "raw_epoll_echo", "echo_load", message_bytes=64,
+              target=0.8, note="A/A noise check: two identical servers; below 0.8 the machine "
+                               "is too noisy to trust any ratio of this run"),
+    Benchmark("idle_10k_vs_nginx", "kev_httpd", "nginx", "idle", "/hello.txt", 14,
+              target=1.0, headline=10000, lower_is_better=True,
+              note="10,000 idle keep-alive connections (one GET each, then held open): resident "
+                   "bytes per connection of the whole server (nginx: master + worker), RSS after "
+                   "minus before / 10,000; the ratio is kev/nginx, lower is better"),
+    # Informational pairs of the baselines alone (not run by default: --only 'http_*').
     Benchmark("http_14b", "nginx", "raw_epoll_http", "wrk", "/hello.txt", 14,
               note="informational: nginx against the epoll floor"),
     Benchmark("http_64k", "nginx", "raw_epoll_http", "wrk", "/64k.bin", 64 << 10,
               note="informational: nginx sendfile against send() from memory"),
     Benchmark("http_1m", "nginx", "raw_epoll_http", "wrk", "/1m.bin", 1 << 20,
               note="informational: nginx sendfile against send() from memory"),
-    Benchmark("echo_64b_aa", "raw_epoll_echo", "raw_epoll_echo", "echo_load", message_bytes=64,
-              target=0.8, note="A/A noise check: two identical servers; below 0.8 the machine "
-                               "is too noisy to trust any ratio of this run"),
-    # kev, once it exists, e.g.:
-    # Benchmark("kev_http_14b", "kev_httpd", "raw_epoll_http", "wrk", "/hello.txt", 14, target=0.9),
-    # Benchmark("kev_http_1m_vs_nginx", "kev_httpd", "nginx", "wrk", "/1m.bin", 1 << 20, target=1.0),
 ]
 
 
@@ -135,6 +177,7 @@ class Micro:
     name: str
     target: str  # Bazel label of the binary
     note: str = ""
+    all_cpus: bool = False  # two-thread benchmarks: server and load cores (else server cores)
 
 
 MICROS = [
@@ -149,7 +192,13 @@ MICROS = [
     Micro("micro_fd_readiness", "//tests/perf:fd_readiness_bench",
           "1,000 pipes, writes spread round-robin: kevent PIPE interests (io_uring) vs raw epoll; "
           "target >= 1"),
+    Micro("micro_spsc_ring", "//tests/perf:spsc_ring_bench",
+          "SMP ring between 2 shards (producer and consumer pinned to two cores): kev::SpscRing "
+          "vs boost::lockfree::spsc_queue of the same capacity (1,024), single and batched "
+          "(32) pushes; target >= 1", all_cpus=True),
 ]
+# Benchmarks that run when --only is not given (the informational baseline pairs are opt-in).
+DEFAULT_EXCLUDED = {"http_14b", "http_64k", "http_1m"}
 
 # Google Benchmark flags per mode: seconds per repetition and repetitions (interleaved).
 MICRO_FLAGS = {"quick": ("--benchmark_min_time=0.05", "--benchmark_repetitions=3"),
@@ -160,8 +209,8 @@ MICRO_ESTIMATE_S = {"quick": 25, "full": 60}  # per binary, for the budget check
 # exactly like raw_epoll_http's body of the same size.
 ROOT_FILES = {"hello.txt": 14, "64k.bin": 64 << 10, "1m.bin": 1 << 20}
 
-LOAD_PACKAGES = {"wrk": ("wrk",), "echo_load": ()}
-LOAD_BUILD = {"wrk": (), "echo_load": ("//tests/perf:echo_load",)}
+LOAD_PACKAGES = {"wrk": ("wrk",), "echo_load": (), "idle": ()}
+LOAD_BUILD = {"wrk": (), "echo_load": ("//tests/perf:echo_load",), "idle": ()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,9 +225,10 @@ class Mode:
 
 
 MODES = {
-    "quick": Mode("quick", 1, 3, 3, (1, 64, 256), 1, 5),
-    # 4 benchmarks x 5 counts x (3 or 5 pairs) x 2 x 4 s ~ 10.5 min of load, plus start-up.
-    "full": Mode("full", 4, 3, 5, (1, 16, 64, 256, 1024), 2, 15),
+    "quick": Mode("quick", 1, 3, 3, (1, 64, 256), 1, 6),
+    # 2 sweeps x 5 counts + 5 headline-only benchmarks, (3 or 5 pairs) x 2 x 3 s ~ 7.5 min of
+    # load, plus the idle benchmark, the microbenchmarks and start-up: about 13 min.
+    "full": Mode("full", 3, 3, 5, (1, 16, 64, 256, 1024), 2, 15),
 }
 
 
@@ -375,12 +425,62 @@ def run_load(argv: list[str], seconds: int) -> dict:
         raise RuntimeError(f"load failed ({proc.returncode}): {' '.join(argv)}\n"
                            f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     r = json.loads(line)
-    if r["tool"] == "wrk":
+    if r["tool"] == "idle_conns":
+        r["rate"] = r["bytes_per_conn"]
+        r.update(p50_us=0.0, p99_us=0.0, p999_us=0.0)
+    elif r["tool"] == "wrk":
         r["rate"] = r["requests_per_sec"]
         r["errors"] = sum(v for k, v in r.items() if k.startswith("errors_"))
     else:
         r["rate"] = r["messages_per_sec"]
     return r
+
+
+def bench_connections(bench: Benchmark, ctx: dict) -> list[int]:
+    """The counts a benchmark measures: the sweep (connections=None) or its own, + headline."""
+    counts = ctx["connections"] if bench.connections is None else bench.connections
+    return sorted(set(counts) | {bench.headline})
+
+
+IDLE_SECONDS = 8  # per idle_conns run (10k connects + settle), for the budget estimate
+
+
+def run_idle(bench: Benchmark, mode: Mode, ctx: dict, deadline: float) -> dict:
+    """Idle connections: per round, a fresh A then a fresh B (so neither inherits the heap of a
+    previous round), each warmed by the readiness request, then idle_conns.py holds
+    bench.headline connections and reports resident bytes per connection as the run's "rate"."""
+    result = {"bench": bench, "points": {}, "commands": {}, "error": None}
+    runs = {"A": [], "B": []}
+    result["points"][bench.headline] = runs
+    shown = lambda argv: [display_path(a, ctx) for a in argv]  # noqa: E731
+    try:
+        for _ in range(mode.headline_rounds if mode.name == "full" else mode.rounds):
+            for label, name in (("A", bench.candidate), ("B", bench.baseline)):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("time budget exhausted")
+                server = Server(SYSTEMS[name], bench, ctx, label, ctx["logdir"])
+                try:
+                    server.wait_ready()
+                    argv = ["taskset", "-c", cpu_list(ctx["load_cpus"]), sys.executable,
+                            str(REPO / "tests/perf/idle_conns.py"), f"--port={server.port}",
+                            f"--sid={server.proc.pid}", f"--connections={bench.headline}",
+                            f"--path={bench.path}"]
+                    result["commands"][f"{label} server"] = shown(server.argv)
+                    result["commands"]["load"] = shown(argv[:6]) + ["--sid=<server pid>"] + \
+                        argv[7:]
+                    r = run_load(argv, IDLE_SECONDS * 4)
+                    if not server.alive():
+                        raise RuntimeError(f"{name} died:\n{server.log_tail()}")
+                    runs[label].append(r)
+                finally:
+                    server.stop()
+        a = statistics.median(r["rate"] for r in runs["A"])
+        b = statistics.median(r["rate"] for r in runs["B"])
+        log(f"{bench.name}: A {a:,.0f} B/conn  B {b:,.0f} B/conn")
+    except (RuntimeError, TimeoutError, OSError, subprocess.TimeoutExpired) as e:
+        result["error"] = str(e)
+        log(f"{bench.name}: ERROR {e}")
+    return result
 
 
 def run_benchmark(bench: Benchmark, mode: Mode, ctx: dict, deadline: float) -> dict:
@@ -403,7 +503,7 @@ def run_benchmark(bench: Benchmark, mode: Mode, ctx: dict, deadline: float) -> d
             run_load(load_argv(bench, ctx, s.port, bench.headline, mode.warmup_seconds),
                      mode.warmup_seconds)
         # The headline count is always measured: it is where the target is judged.
-        for conns in sorted(set(ctx["connections"]) | {bench.headline}):
+        for conns in bench_connections(bench, ctx):
             rounds = mode.headline_rounds if conns == bench.headline else mode.rounds
             runs = {"A": [], "B": []}
             result["points"][conns] = runs
@@ -431,7 +531,9 @@ def run_micro(micro: Micro, mode: Mode, ctx: dict) -> dict:
     """Runs one microbenchmark binary pinned to the server cores; returns its ratios (the JSON
     lines micro_ratio.h prints) with a verdict each, the command and any error."""
     rel = micro.target.lstrip("/").replace(":", "/")
-    argv = ["taskset", "-c", ctx["cpus"], f"{ctx['bin']}/{rel}", *MICRO_FLAGS[mode.name],
+    cpus = cpu_list(sorted(ctx["server_cpus"] + ctx["load_cpus"])) if micro.all_cpus \
+        else ctx["cpus"]
+    argv = ["taskset", "-c", cpus, f"{ctx['bin']}/{rel}", *MICRO_FLAGS[mode.name],
             "--benchmark_enable_random_interleaving=true"]
     result = {"micro": micro, "ratios": [], "error": None,
               "command": [display_path(a, ctx) for a in argv]}
@@ -475,7 +577,9 @@ def summarize(result: dict) -> list[dict]:
         if conns == bench.headline:
             verdict = "INFO"
             if bench.target is not None and row["ratio"]:
-                verdict = "PASS" if row["ratio"][1] >= bench.target else "FAIL"
+                met = (row["ratio"][1] <= bench.target if bench.lower_is_better
+                       else row["ratio"][1] >= bench.target)
+                verdict = "PASS" if met else "FAIL"
             if row["errors"]:
                 verdict = "ERROR"
         row["verdict"] = verdict
@@ -524,16 +628,20 @@ def main() -> int:
         sys.exit("bench: seconds must be 1..60, rounds 1..20, connections 1..10000")
     patterns = [p for p in args.only.split(",") if p]
     benches = [b for b in BENCHMARKS
-               if not patterns or any(fnmatch.fnmatch(b.name, p) for p in patterns)]
+               if (not patterns and b.name not in DEFAULT_EXCLUDED)
+               or any(fnmatch.fnmatch(b.name, p) for p in patterns)]
     micros = [m for m in MICROS
               if not patterns or any(fnmatch.fnmatch(m.name, p) for p in patterns)]
     if not benches and not micros:
         sys.exit(f"bench: no benchmark matches {args.only!r}")
 
     server_cpus, load_cpus = plan_cpus()
+    plan_ctx = {"connections": connections}
     estimate = sum(2 * mode.warmup_seconds + 3 + sum(
         2 * (mode.headline_rounds if c == b.headline else mode.rounds) * (mode.seconds + 0.3)
-        for c in set(connections) | {b.headline}) for b in benches)
+        for c in bench_connections(b, plan_ctx)) for b in benches if b.load != "idle")
+    estimate += sum(2 * IDLE_SECONDS * (mode.headline_rounds if mode.name == "full"
+                                        else mode.rounds) for b in benches if b.load == "idle")
     estimate += MICRO_ESTIMATE_S[mode.name] * len(micros)
     log(f"mode {mode.name}: {len(benches)} benchmarks + {len(micros)} micro, connections {list(connections)}, "
         f"server cpus {server_cpus}, load cpus {load_cpus}, about {estimate / 60:.1f} min "
@@ -542,7 +650,9 @@ def main() -> int:
         sys.exit("bench: the plan exceeds the time budget; use fewer rounds or --only")
     if args.dry_run:
         for b in benches:
-            print(f"{b.name}: {b.candidate} / {b.baseline}, {b.load}, target {b.target}")
+            print(f"{b.name}: {b.candidate} / {b.baseline}, {b.load}, connections "
+                  f"{bench_connections(b, plan_ctx)}, target {b.target}"
+                  f"{' (lower is better)' if b.lower_is_better else ''}")
         for m in micros:
             print(f"{m.name}: {m.target} {' '.join(MICRO_FLAGS[mode.name])}")
         return 0
@@ -566,7 +676,8 @@ def main() -> int:
         (tmp / "logs").mkdir()
         ctx = {"bin": str(bin_dir), "src": str(REPO), "root": str(tmp / "root"),
                "cpus": cpu_list(server_cpus), "shards": len(server_cpus),
-               "load_cpus": load_cpus, "logdir": tmp / "logs", "connections": connections}
+               "server_cpus": server_cpus, "load_cpus": load_cpus, "logdir": tmp / "logs",
+               "connections": connections}
         machine = bench_report.machine_info(server_cpus, load_cpus)
         started = time.monotonic()
         deadline = started + mode.budget_minutes * 60
@@ -582,7 +693,8 @@ def main() -> int:
                                 "error": "skipped: time budget exhausted"})
             else:
                 log(f"{b.name}: {b.candidate} (A) vs {b.baseline} (B), {b.load}")
-                results.append(run_benchmark(b, mode, ctx, deadline))
+                run = run_idle if b.load == "idle" else run_benchmark
+                results.append(run(b, mode, ctx, deadline))
             results[-1]["rows"] = summarize(results[-1])
         machine["elapsed_s"] = time.monotonic() - started
         machine["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]

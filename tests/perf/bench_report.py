@@ -57,7 +57,14 @@ def _side(result: dict, side: str) -> str:
 
 
 def _unit(result: dict) -> str:
-    return "req/s" if result["bench"].load == "wrk" else "msg/s"
+    return {"wrk": "req/s", "idle": "resident bytes per connection"}.get(result["bench"].load,
+                                                                      "msg/s")
+
+
+def _target(bench) -> str:
+    if bench.target is None:
+        return "–"
+    return f"{'≤' if bench.lower_is_better else '≥'} {bench.target:.2f}"
 
 
 def _rate(v: float) -> str:
@@ -73,7 +80,7 @@ def _ratio(t) -> str:
 
 
 def text_table(results: list[dict]) -> str:
-    head = (f"{'benchmark':14} {'conns':>5}  {'A':>26}  {'B':>26}  {'A/B median [min..max]':>25}"
+    head = (f"{'benchmark':22} {'conns':>5}  {'A':>26}  {'B':>26}  {'A/B median [min..max]':>25}"
             f"  {'target':>6}  verdict")
     lines = [head, "-" * len(head)]
     for r in results:
@@ -81,11 +88,11 @@ def text_table(results: list[dict]) -> str:
         for row in r["rows"]:
             a = f"{_side(r, 'A')[:12]} {_rate(row['A_rate'][1])}"
             bb = f"{_side(r, 'B')[:12]} {_rate(row['B_rate'][1])}"
-            target = f"{b.target:.2f}" if b.target is not None and row["verdict"] != "-" else ""
-            lines.append(f"{b.name:14} {row['conns']:>5}  {a:>26}  {bb:>26}  "
+            target = (_target(b) if b.target is not None and row["verdict"] != "-" else "")
+            lines.append(f"{b.name:22} {row['conns']:>5}  {a:>26}  {bb:>26}  "
                          f"{_ratio(row['ratio']):>25}  {target:>6}  {row['verdict']}")
         if r["error"]:
-            lines.append(f"{b.name:14} ERROR: {r['error'].splitlines()[0]}")
+            lines.append(f"{b.name:22} ERROR: {r['error'].splitlines()[0]}")
     return "\n".join(lines)
 
 
@@ -144,8 +151,8 @@ def _gnuplot(script: str, png: Path) -> bool:
 def _plots(result: dict, plot_dir: Path) -> list[str]:
     """Writes <bench>_throughput.png and <bench>_latency.png; returns their names."""
     rows = result["rows"]
-    if not rows:
-        return []
+    if len(rows) < 2 or result["bench"].load == "idle":
+        return []  # one connection count: the tables say it all
     name = result["bench"].name
     data = plot_dir / f"{name}.dat"
     with open(data, "w") as f:
@@ -180,6 +187,67 @@ def _plots(result: dict, plot_dir: Path) -> list[str]:
         made.append(lat.name)
     data.unlink()
     return made
+
+
+def _group_plots(results: list[dict], plot_dir: Path) -> list[tuple[str, list[str]]]:
+    """One throughput and one latency chart per plot_group with every system of the group's
+    benchmarks (kev, nginx, raw epoll). A system in several benchmarks of the group (kev) is
+    plotted over all its rounds there. Returns [(group, [png names])]."""
+    import statistics
+    groups: dict[str, list[dict]] = {}
+    for r in results:
+        if r["bench"].plot_group and r["rows"]:
+            groups.setdefault(r["bench"].plot_group, []).append(r)
+    out = []
+    for group, members in groups.items():
+        runs: dict[str, dict[int, list[dict]]] = {}  # system -> conns -> runs
+        for r in members:
+            for conns, point in r["points"].items():
+                for side, name in (("A", r["bench"].candidate), ("B", r["bench"].baseline)):
+                    runs.setdefault(name, {}).setdefault(conns, []).extend(point[side])
+        systems = list(runs)
+        counts = sorted({c for per in runs.values() for c in per})
+        if len(counts) < 2:
+            continue
+        data = plot_dir / f"{group}.dat"
+        with open(data, "w") as f:
+            f.write("# conns then per system: min med max p50 p99 p999\n")
+            for c in counts:
+                cols = [str(c)]
+                for name in systems:
+                    rs = runs[name].get(c, [])
+                    if not rs:
+                        cols += ["NaN"] * 6
+                        continue
+                    rates = [x["rate"] for x in rs]
+                    cols += [str(min(rates)), str(statistics.median(rates)), str(max(rates))]
+                    cols += [str(statistics.median(x[k] for x in rs))
+                             for k in ("p50_us", "p99_us", "p999_us")]
+                f.write(" ".join(cols) + "\n")
+        xtics = ", ".join(str(c) for c in counts)
+        common = ("set termoption noenhanced\nset logscale x 2\nset grid\nset key top left\n"
+                  f"set xlabel 'connections'\nset xtics ({xtics})\n"
+                  f"set xrange [{counts[0] / 1.5}:{counts[-1] * 1.5}]\n")
+        unit = _unit(members[0])
+        tput_plots = ", ".join(
+            f"'{data}' u 1:{3 + 6 * i}:{2 + 6 * i}:{4 + 6 * i} w yerrorlines lw 2 lc {i + 1} "
+            f"t '{name}'" for i, name in enumerate(systems))
+        lat_plots = ", ".join(
+            f"'{data}' u 1:{5 + 6 * i + j} w lp lw 2 dt {j + 1} lc {i + 1} t '{name} {pct}'"
+            for i, name in enumerate(systems) for j, pct in enumerate(("p50", "p99", "p99.9")))
+        made = []
+        tput = plot_dir / f"{group}_all_throughput.png"
+        if _gnuplot(common + f"set title '{group}: throughput of every system (median, min-max "
+                    f"bars)'\nset ylabel '{unit}'\nset yrange [0:*]\nplot {tput_plots}\n", tput):
+            made.append(tput.name)
+        lat = plot_dir / f"{group}_all_latency.png"
+        if _gnuplot(common + f"set title '{group}: latency percentiles of every system (median "
+                    "of rounds)'\nset ylabel 'microseconds'\nset logscale y 10\n"
+                    f"set format y '%.0f'\nplot {lat_plots}\n", lat):
+            made.append(lat.name)
+        data.unlink()
+        out.append((group, made))
+    return out
 
 
 def _argv(argv: list[str]) -> str:
@@ -236,20 +304,30 @@ def write_markdown(out: Path, results: list[dict], machine: dict, mode, systems:
         head = next((row for row in r["rows"] if row["verdict"] != "-"), None)
         if head is None:
             md.append(f"| {b.name} | {_side(r, 'A')} | {_side(r, 'B')} | {b.headline} | – | – | "
-                      f"– | {b.target or '–'} | ERROR |")
+                      f"– | {_target(b)} | ERROR |")
             continue
         ratio = head["ratio"] or (0, 0, 0)
         md.append(f"| {b.name} | {_side(r, 'A')} | {_side(r, 'B')} | {head['conns']} | "
                   f"{ratio[1]:.3f} | {ratio[0]:.3f} | {ratio[2]:.3f} | "
-                  f"{'≥ %.2f' % b.target if b.target is not None else '–'} | "
+                  f"{_target(b)} | "
                   f"{head['verdict']} |")
+    group_plots = _group_plots(results, plot_dir)
+    if group_plots:
+        md += ["", "## Plots: kev, nginx and raw epoll", "",
+               "Every system of the benchmarks sharing a plot group, on one chart (wrk "
+               "`--latency` percentiles). kev appears in both 14-byte benchmarks: its curve "
+               "is the median over all its rounds.", ""]
+        for group, pngs in group_plots:
+            md += [f"![{png[:-4]}](benchmarks/{png})" for png in pngs] + [""]
     if micro_results:
         md += _micro_markdown(micro_results)
     for r in results:
         b = r["bench"]
         a_name, b_name, unit = _side(r, "A"), _side(r, "B"), _unit(r)
-        load = (f"wrk GET `{b.path}` ({b.body_bytes} bytes)" if b.load == "wrk"
-                else f"echo_load ping-pong, {b.message_bytes}-byte messages")
+        load = {"wrk": f"wrk GET `{b.path}` ({b.body_bytes} bytes)",
+                "idle": f"idle_conns.py, {b.headline:,} keep-alive connections after one GET "
+                        f"`{b.path}` each"}.get(
+                    b.load, f"echo_load ping-pong, {b.message_bytes}-byte messages")
         md += ["", f"## {b.name}", "", f"A = {a_name}, B = {b_name}; load: {load}."]
         if b.note:
             md += ["", b.note[0].upper() + b.note[1:] + "."]
@@ -266,13 +344,20 @@ def write_markdown(out: Path, results: list[dict], machine: dict, mode, systems:
                           f"{_triple(row['B_rate'])} | {ratio[1]:.3f} | {ratio[0]:.3f} | "
                           f"{ratio[2]:.3f} | {row['verdict']} |")
             us = lambda v: f"{v:,.0f}" if v >= 100 else f"{v:.1f}"  # noqa: E731
-            md += ["", "Latency, µs: median (min–max) over rounds.", "",
-                   "| connections | system | p50 | p99 | p99.9 |", "|---:|---|---:|---:|---:|"]
-            for row in r["rows"]:
-                for side, name in (("A", a_name), ("B", b_name)):
-                    md.append(f"| {row['conns']} | {name} | {_triple(row[side + '_p50_us'], us)}"
-                              f" | {_triple(row[side + '_p99_us'], us)} | "
-                              f"{_triple(row[side + '_p999_us'], us)} |")
+            if b.load == "idle":
+                md += ["", "RSS of the server's processes, KiB, per round (A, B): " + "; ".join(
+                    f"{side} {run['rss_before_kb']:,} → {run['rss_after_kb']:,}"
+                    for runs in r["points"].values() for pair in zip(runs["A"], runs["B"])
+                    for side, run in zip("AB", pair)) + "."]
+            if b.load != "idle":
+                md += ["", "Latency, µs: median (min–max) over rounds.", "",
+                       "| connections | system | p50 | p99 | p99.9 |", "|---:|---|---:|---:|---:|"]
+                for row in r["rows"]:
+                    for side, name in (("A", a_name), ("B", b_name)):
+                        md.append(f"| {row['conns']} | {name} | "
+                                  f"{_triple(row[side + '_p50_us'], us)} | "
+                                  f"{_triple(row[side + '_p99_us'], us)} | "
+                                  f"{_triple(row[side + '_p999_us'], us)} |")
             errors = sum(row["errors"] for row in r["rows"])
             if errors:
                 md += ["", f"**{errors} load errors** (socket errors, timeouts or non-2xx)."]
