@@ -2,8 +2,14 @@
 
 #include <time.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
+
+#include <algorithm>
 #include <cerrno>
 #include <limits>
+#include <new>
 #include <utility>
 
 #include "kevent/internal/aio_origin.h"
@@ -40,6 +46,48 @@ uint32_t SaturatingAdd(uint32_t a, uint32_t b) {
 }
 
 }  // namespace
+
+RequestPool::~RequestPool() {
+  for (auto [slab, n] : slabs_) {
+#ifdef __SANITIZE_ADDRESS__
+    // Unpoison before handing back to the allocator.
+    ASAN_UNPOISON_MEMORY_REGION(slab, n * sizeof(Block));
+#endif
+    ::operator delete[](slab);
+  }
+}
+
+void* RequestPool::Allocate() {
+  if (free_ == nullptr) {
+    // A new slab only when the free list is dry: amortised, not per request.
+    const size_t n = next_slab_blocks_;
+    auto* slab = static_cast<Block*>(::operator new[](n * sizeof(Block)));
+    slabs_.emplace_back(slab, n);
+    next_slab_blocks_ = std::min(n * 2, kMaxSlabBlocks);
+    for (size_t i = n; i-- > 0;) {
+      slab[i].next = free_;
+      free_ = &slab[i];
+#ifdef __SANITIZE_ADDRESS__
+      ASAN_POISON_MEMORY_REGION(&slab[i], sizeof(Block));
+#endif
+    }
+  }
+  Block* b = free_;
+#ifdef __SANITIZE_ADDRESS__
+  ASAN_UNPOISON_MEMORY_REGION(b, sizeof(Block));
+#endif
+  free_ = b->next;
+  return b;
+}
+
+void RequestPool::Free(void* block) {
+  auto* b = static_cast<Block*>(block);
+  b->next = free_;
+  free_ = b;
+#ifdef __SANITIZE_ADDRESS__
+  ASAN_POISON_MEMORY_REGION(b, sizeof(Block));
+#endif
+}
 
 Clock& MonotonicClock() {
   static RealMonotonicClock clock;
@@ -132,7 +180,7 @@ void Queue::CtlEntry(unsigned cmd, ukevent& uk) {
       }
       Request* r;
       try {
-        r = new Request(uk);  // one allocation per registration, freed on removal
+        r = new (pool_.Allocate()) Request(uk);  // from the pool's free list, back on removal
       } catch (...) {
         index_.erase(it);
         throw;
@@ -471,7 +519,10 @@ void Queue::Unregister(Request& r, bool indexed) {
   r.pending = 0;
   r.broken_errno = 0;
   r.recheck = false;
-  if (r.queue_owned) delete &r;
+  if (r.queue_owned) {
+    r.~Request();
+    pool_.Free(&r);
+  }
 }
 
 }  // namespace kev::kevent_internal
