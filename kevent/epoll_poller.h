@@ -128,6 +128,7 @@ class EpollPoller final : public Poller {
     Op* tail = nullptr;
     uint32_t mask = 0;        // the interest registered with epoll
     bool registered = false;  // whether epoll has this fd
+    bool recv_drained = false;  // the last recv returned less than asked: queue empty
   };
 
   // A result waiting for Wait() to deliver it.
@@ -144,6 +145,7 @@ class EpollPoller final : public Poller {
 
   void Start(Op proto);
   int Attempt(Op& op, bool after_readiness);
+  void NoteRecv(const Op& op, int r);
   int AttemptAcceptLoop(Op& op);
   int RunBlocking(Op& op);
   int Park(Op* op, int fd, uint32_t events);
