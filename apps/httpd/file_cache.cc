@@ -1,10 +1,20 @@
 #include "apps/httpd/file_cache.h"
 
 #include <fcntl.h>
+#include <time.h>
 
 #include <utility>
 
 namespace kev::httpd {
+namespace {
+
+int64_t CoarseNowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // vDSO: no syscall
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
 
 void SetIdentity(const struct stat& st, CachedFile* f) {
   f->dev = st.st_dev;
@@ -23,9 +33,16 @@ const CachedFile* FileCache::Lookup(int root_fd, std::string_view key) {
   }
   Lru::iterator it = found->second;
   const CachedFile& f = *it->file;
+  const int64_t window = options_.revalidate_after.count();
+  const int64_t now = window > 0 ? CoarseNowNs() : 0;
+  if (window > 0 && now - it->checked_ns < window) {
+    lru_.splice(lru_.begin(), lru_, it);  // checked recently: no syscall
+    ++hits_;
+    return it->file.get();
+  }
   struct stat st;
-  // Syscall per hit: the validity check (see the header); no allocation, the path is
-  // NUL-terminated by std::string.
+  // Syscall per hit outside the window: the validity check (see the header); no allocation,
+  // the path is NUL-terminated by std::string.
   if (fstatat(root_fd, f.resolved.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
       static_cast<uint64_t>(st.st_dev) != f.dev || static_cast<uint64_t>(st.st_ino) != f.ino ||
       static_cast<uint64_t>(st.st_size) != f.size ||
@@ -34,6 +51,7 @@ const CachedFile* FileCache::Lookup(int root_fd, std::string_view key) {
     ++misses_;
     return nullptr;
   }
+  it->checked_ns = now;
   lru_.splice(lru_.begin(), lru_, it);
   ++hits_;
   return it->file.get();
@@ -47,7 +65,9 @@ const CachedFile* FileCache::Insert(std::string_view key, std::unique_ptr<Cached
     Erase(std::prev(lru_.end()));
     ++evictions_;
   }
-  lru_.push_front(Node{std::string(key), std::move(file)});
+  // The filler stat'ed the file just now, which is a check.
+  const int64_t now = options_.revalidate_after.count() > 0 ? CoarseNowNs() : 0;
+  lru_.push_front(Node{std::string(key), std::move(file), now});
   map_.emplace(lru_.front().key, lru_.begin());
   bytes_ += size;
   return lru_.front().file.get();

@@ -1,17 +1,20 @@
 // A per-shard cache of small static files: their bytes plus the pre-rendered response head.
 //
 // Small responses are dominated by syscalls, not by bytes: open + fstat + sendfile + close for
-// a 14-byte file costs far more than the copy. A cache hit costs one fstatat (to prove the file
-// is unchanged) and lets the connection send head and body in a single write.
+// a 14-byte file costs far more than the copy. A cache hit costs at most one fstatat (to prove
+// the file is unchanged) and lets the connection send head and body in a single write.
 //
 // Validity: an entry remembers the (device, inode, size, mtime) of the file it was read from.
-// Every Lookup() re-stats the resolved path beneath the root with AT_SYMLINK_NOFOLLOW and
+// A Lookup() more than `revalidate_after` after the entry's last check (every Lookup when it is
+// 0) re-stats the resolved path beneath the root with AT_SYMLINK_NOFOLLOW and
 // drops the entry when any of the four differ (a rewrite changes mtime or size; an atomic
 // rename-over changes the inode; a deletion or a directory change fails the stat). Like every
 // mtime-based cache (and the ETag), two same-size writes within one filesystem timestamp tick
 // are not told apart. The stat follows symlinks in intermediate directories, but a hit
 // requires the very inode that OpenBeneath() confined to the root when the entry was filled,
-// so a hit never serves bytes that were not legitimately served before.
+// so a hit never serves bytes that were not legitimately served before. Within the
+// `revalidate_after` window a changed file may still be served as it was (like nginx's
+// open_file_cache_valid): the price of a hit without any syscall.
 //
 // Bounds: entries larger than `max_file_bytes` are never cached; the total of the cached
 // contents stays <= `capacity_bytes`, evicting least-recently-used entries.
@@ -27,6 +30,7 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -65,6 +69,9 @@ struct FileCacheOptions {
   uint64_t capacity_bytes = 16 << 20;
   // Largest file cached; bigger files always take the sendfile path.
   uint64_t max_file_bytes = 64 << 10;
+  // A hit within this long of the entry's last check (its fill or its last fstatat) is served
+  // without re-stating the file; 0 re-stats on every hit (changes are seen at once).
+  std::chrono::nanoseconds revalidate_after{0};
 };
 
 class FileCache {
@@ -79,7 +86,8 @@ class FileCache {
   }
 
   // The entry for `key` if it is still valid, else nullptr (and a stale entry is dropped).
-  // Costs one fstatat syscall when an entry exists (that check is the whole point of it).
+  // Costs one fstatat syscall when an entry exists and was last checked more than
+  // `revalidate_after` ago (CLOCK_MONOTONIC_COARSE, so up to a tick later), none otherwise.
   // The pointer stays valid until the next call of a non-const method.
   const CachedFile* Lookup(int root_fd, std::string_view key);
 
@@ -100,6 +108,7 @@ class FileCache {
   struct Node {
     std::string key;
     std::unique_ptr<CachedFile> file;
+    int64_t checked_ns = 0;  // CLOCK_MONOTONIC_COARSE time of the last proof of validity
   };
   using Lru = std::list<Node>;  // front = most recently used
 

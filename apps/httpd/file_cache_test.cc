@@ -62,6 +62,38 @@ TEST_F(FileCacheTest, HitsUntilTheFileChanges) {
   EXPECT_EQ(cache.misses(), 3u);
 }
 
+TEST_F(FileCacheTest, WithinTheWindowHitsSkipTheCheck) {
+  FileCache cache({.capacity_bytes = 1000,
+                   .max_file_bytes = 100,
+                   .revalidate_after = std::chrono::hours(1)});
+  Write("a", "one");
+  ASSERT_NE(cache.Insert("a", Entry("a")), nullptr);
+  Write("a", "three");
+  // Inside the window the change is not looked for: the old bytes are served.
+  const CachedFile* f = cache.Lookup(fd_, "a");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->content, "one");
+  ASSERT_EQ(unlink((dir_ + "/a").c_str()), 0);
+  EXPECT_NE(cache.Lookup(fd_, "a"), nullptr);
+  EXPECT_EQ(cache.hits(), 2u);
+}
+
+TEST_F(FileCacheTest, AfterTheWindowTheFileIsCheckedAgain) {
+  FileCache cache({.capacity_bytes = 1000,
+                   .max_file_bytes = 100,
+                   .revalidate_after = std::chrono::milliseconds(1)});
+  Write("a", "one");
+  ASSERT_NE(cache.Insert("a", Entry("a")), nullptr);
+  // Unchanged: still a hit after the window, and the check restarts it.
+  usleep(50000);  // >> the window plus a coarse-clock tick
+  EXPECT_NE(cache.Lookup(fd_, "a"), nullptr);
+  Write("a", "three");
+  usleep(50000);
+  EXPECT_EQ(cache.Lookup(fd_, "a"), nullptr);  // size changed → dropped
+  EXPECT_EQ(cache.entries(), 0u);
+  EXPECT_EQ(cache.hits(), 1u);
+}
+
 TEST_F(FileCacheTest, KeysAreIndependentOfResolvedPaths) {
   FileCache cache({.capacity_bytes = 1000, .max_file_bytes = 100});
   ASSERT_EQ(mkdir((dir_ + "/d").c_str(), 0755), 0);

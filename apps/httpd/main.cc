@@ -48,6 +48,9 @@ ABSL_FLAG(bool, status, true, "Serve an HTML status page at /_kev/status.");
 ABSL_FLAG(int64_t, file_cache_bytes, 16 << 20,
           "Per-shard small-file cache size in bytes; 0 disables it.");
 ABSL_FLAG(int64_t, file_cache_max_file, 64 << 10, "Largest file the cache holds, in bytes.");
+ABSL_FLAG(int64_t, file_cache_valid_ms, 1000,
+          "A cached file checked (fstatat) within this many milliseconds is served without "
+          "re-checking; 0 re-checks on every hit.");
 
 namespace {
 
@@ -126,6 +129,8 @@ ServerOptions OptionsFromFlags() {
       static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_file_cache_bytes)));
   o.file_cache.max_file_bytes =
       static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_file_cache_max_file)));
+  o.file_cache.revalidate_after =
+      std::chrono::milliseconds(std::max<int64_t>(0, absl::GetFlag(FLAGS_file_cache_valid_ms)));
   return o;
 }
 
