@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -133,6 +134,34 @@ int FdOrigin::Check(Request& r) {
   if (revents < 0) return revents;
   if ((revents & POLLNVAL) != 0) return -EBADF;
   return Evaluate(r, static_cast<uint32_t>(revents)) ? 1 : 0;
+}
+
+void FdOrigin::CheckMany(Request* const* rs, int* rcs, size_t n) {
+  constexpr size_t kBatch = 128;
+  pollfd fds[kBatch];
+  for (size_t base = 0; base < n; base += kBatch) {
+    const size_t m = std::min(kBatch, n - base);
+    for (size_t i = 0; i < m; ++i) {
+      const Request& r = *rs[base + i];
+      fds[i] = pollfd{.fd = static_cast<int>(r.uk.id.raw[0]),
+                      .events = static_cast<short>(PollEvents(r.uk.event)),
+                      .revents = 0};
+    }
+    int rc;
+    do {
+      rc = poll(fds, m, 0);  // one syscall for the whole batch (see the file comment)
+    } while (rc < 0 && errno == EINTR);
+    for (size_t i = 0; i < m; ++i) {
+      Request& r = *rs[base + i];
+      if (rc < 0) {
+        rcs[base + i] = Check(r);  // ENOMEM and the like: one at a time
+      } else if ((fds[i].revents & POLLNVAL) != 0) {
+        rcs[base + i] = -EBADF;
+      } else {
+        rcs[base + i] = Evaluate(r, static_cast<uint16_t>(fds[i].revents)) ? 1 : 0;
+      }
+    }
+  }
 }
 
 void FdOrigin::Rearm(Request& r, bool delivered) {

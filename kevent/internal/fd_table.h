@@ -16,9 +16,10 @@
 // (one per origin, made at the first ET request) watched through the Poller, so each new
 // activity is reported once whether or not the earlier data was read.
 //
-// Check(r) is one poll(2) with a zero timeout on the fd: one syscall per level-triggered re-check
-// (after each delivery, and when a re-readied event is confirmed). Reports from the Poller are
-// evaluated from their revents without a syscall.
+// Check(r) is one poll(2) with a zero timeout on the fd. The queue batches the level-triggered
+// re-checks after a delivery, and the confirmations of re-readied events before one, through
+// CheckMany: one poll(2) over all their fds per batch, not one per event. Reports from the
+// Poller are evaluated from their revents without a syscall.
 //
 // Closed fds: a report of POLLNVAL, a poll that fails (-EBADF), a Check that sees POLLNVAL, or the
 // sweep in BeforeWait (fstat of up to kSweepPerWait storages per wait, round robin; it also
@@ -63,6 +64,8 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
   int Enqueue(Request& r) final;
   void Dequeue(Request& r) final;
   int Check(Request& r) final;
+  // One poll(2) over every request's fd (up to kBatch per syscall).
+  void CheckMany(Request* const* rs, int* rcs, size_t n) final;
   void Rearm(Request& r, bool delivered) final;
   void BeforeWait() final;
   bool level_triggered() const final { return true; }

@@ -27,6 +27,7 @@
 #ifndef KEV_KEVENT_INTERNAL_ORIGIN_H_
 #define KEV_KEVENT_INTERNAL_ORIGIN_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kevent/internal/intrusive_list.h"
@@ -66,6 +67,11 @@ class Origin {
   // errno). Occurrence origins (timer, unotify...) answer yes: an occurrence, once reported,
   // stays true until delivered.
   virtual int Check(Request& r) = 0;
+  // Check of each of rs[0..n), results into rcs[0..n). Origins whose Check is a syscall answer
+  // them all with one (the FD origins: one poll(2) over every fd). Default: Check in a loop.
+  virtual void CheckMany(Request* const* rs, int* rcs, size_t n) {
+    for (size_t i = 0; i < n; ++i) rcs[i] = Check(*rs[i]);
+  }
   // Completes the event handed to the user at delivery (e.g. expiration counts from
   // r.pending). Default: the registered ukevent as is.
   virtual void Fill(const Request& r, ukevent& out) {}

@@ -407,13 +407,52 @@ void Queue::UnlinkReady(Request& r) {
   if (observer_ != nullptr && ready_.empty()) observer_->OnReadyListChanged(false);
 }
 
+namespace {
+
+bool NeedsConfirm(const Request& r) {
+  return r.broken_errno == 0 && ((r.uk.req_flags & KEVENT_REQ_LAST_CHECK) != 0 || r.recheck);
+}
+
+}  // namespace
+
+// Runs origin->CheckMany over consecutive same-type runs of rs (one syscall per run for the FD
+// origins instead of one per request).
+void Queue::CheckBatch(Request* const* rs, int* rcs, size_t n) {
+  size_t begin = 0;
+  while (begin < n) {
+    size_t end = begin + 1;
+    while (end < n && rs[end]->uk.type == rs[begin]->uk.type) ++end;
+    OriginFor(rs[begin]->uk.type)->CheckMany(rs + begin, rcs + begin, end - begin);
+    begin = end;
+  }
+}
+
+void Queue::PrecheckReady(size_t max) {
+  // The first `max` ready requests are the ones this Dequeue takes (or drops), in order.
+  Request* batch[kCheckBatch];
+  int rcs[kCheckBatch];
+  size_t n = 0, seen = 0;
+  for (Request* r = ready_.front(); r != nullptr && seen < max && n < kCheckBatch;
+       r = ready_.next(r), ++seen) {
+    if (NeedsConfirm(*r)) batch[n++] = r;
+  }
+  if (n < 2) return;  // a single check gains nothing from batching
+  CheckBatch(batch, rcs, n);
+  for (size_t i = 0; i < n; ++i) {
+    batch[i]->prechecked = true;
+    batch[i]->precheck_rc = static_cast<int16_t>(rcs[i] < -32767 ? -EIO : rcs[i]);
+  }
+}
+
 Request* Queue::PopDeliverable() {
   while (Request* r = ready_.front()) {
     UnlinkReady(*r);
-    const bool confirm = (r->uk.req_flags & KEVENT_REQ_LAST_CHECK) != 0 || r->recheck;
+    const bool confirm = NeedsConfirm(*r);
+    const bool prechecked = r->prechecked;
     r->recheck = false;
-    if (r->broken_errno != 0 || !confirm) return r;
-    const int rc = OriginFor(r->uk.type)->Check(*r);
+    r->prechecked = false;
+    if (!confirm) return r;
+    const int rc = prechecked ? r->precheck_rc : OriginFor(r->uk.type)->Check(*r);
     if (rc > 0) return r;
     if (rc < 0) {
       r->broken_errno = -rc;
@@ -457,22 +496,40 @@ void Queue::Complete(Request& r) {
 }
 
 void Queue::RunRechecks() {
-  while (Request* r = recheck_.PopFront()) {
-    r->on_recheck_list = false;
-    const int rc = OriginFor(r->uk.type)->Check(*r);
-    if (rc < 0) {
-      Break(*r, -rc);
-    } else if (rc > 0) {
-      r->pending = 1;
-      MakeReady(*r);
-      r->recheck = true;  // confirm again when it is taken: the user may have drained it
+  // In batches: one CheckMany (one poll(2) for FD origins) per batch instead of a Check each.
+  Request* batch[kCheckBatch];
+  int rcs[kCheckBatch];
+  while (!recheck_.empty()) {
+    size_t n = 0;
+    for (Request* r = recheck_.front(); r != nullptr && n < kCheckBatch; r = recheck_.next(r)) {
+      batch[n++] = r;
     }
-    // rc == 0: stays in its storage; the next activity readies it.
-    if (rc == 0) OriginFor(r->uk.type)->Rearm(*r, /*delivered=*/false);
+    CheckBatch(batch, rcs, n);
+    for (size_t i = 0; i < n; ++i) {
+      // Handling one request never touches another's recheck state; stay defensive anyway.
+      if (!batch[i]->on_recheck_list) continue;
+      Recheck(*batch[i], rcs[i]);
+    }
+  }
+}
+
+void Queue::Recheck(Request& r, int rc) {
+  recheck_.Remove(&r);
+  r.on_recheck_list = false;
+  if (rc < 0) {
+    Break(r, -rc);
+  } else if (rc > 0) {
+    r.pending = 1;
+    MakeReady(r);
+    r.recheck = true;  // confirm again when it is taken: the user may have drained it
+  } else {
+    // Stays in its storage; the next activity readies it.
+    OriginFor(r.uk.type)->Rearm(r, /*delivered=*/false);
   }
 }
 
 size_t Queue::Dequeue(ukevent* buf, size_t max) {
+  PrecheckReady(max);
   size_t n = 0;
   while (n < max) {
     Request* r = PopDeliverable();
@@ -487,6 +544,7 @@ size_t Queue::Dequeue(ukevent* buf, size_t max) {
 }
 
 size_t Queue::DequeueToRing(size_t max) {
+  PrecheckReady(std::min<size_t>(max, ring_.space()));
   size_t n = 0;
   ukevent out;
   while (n < max && ring_.space() > 0) {
@@ -519,6 +577,7 @@ void Queue::Unregister(Request& r, bool indexed) {
   r.pending = 0;
   r.broken_errno = 0;
   r.recheck = false;
+  r.prechecked = false;
   if (r.queue_owned) {
     r.~Request();
     pool_.Free(&r);

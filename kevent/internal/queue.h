@@ -219,6 +219,13 @@ class Queue final : private OriginContext {
   // After delivery: ONESHOT / broken removed, level-triggered queued for re-check.
   void Complete(Request& r);
   void RunRechecks();
+  void Recheck(Request& r, int rc);
+  // Check of rs[0..n) through each origin's CheckMany (same-type runs).
+  void CheckBatch(Request* const* rs, int* rcs, size_t n);
+  // Confirms (batched) the requests among the first `max` ready ones that need it; the results
+  // are used by PopDeliverable within the same Dequeue.
+  void PrecheckReady(size_t max);
+  static constexpr size_t kCheckBatch = 128;
   // indexed == false: the caller already erased r's key from index_.
   void Unregister(Request& r, bool indexed = true);
 

@@ -81,6 +81,9 @@ struct Request {
   bool ready = false;            // on the queue's ready list
   bool on_recheck_list = false;  // delivered level-triggered request, to re-check
   bool recheck = false;          // readied by a level-triggered re-check: confirm before delivery
+  // The confirmation was done for this Dequeue already (batched), with result precheck_rc.
+  bool prechecked = false;
+  int16_t precheck_rc = 0;
 
   // Queue's ready list, or its list of level-triggered requests to re-check.
   ListHook ready_hook;
