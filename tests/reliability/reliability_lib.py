@@ -18,10 +18,14 @@ HTTPD_READY = re.compile(rb"kev httpd serving .* at http://([^/]+):(\d+)/ on (\d
 ECHO_READY = re.compile(rb"kev echo listening on ([^:]+):(\d+)")
 
 
+# The test's own arguments, kept before strip_args() hides them from unittest.
+_ARGS = list(sys.argv[1:])
+
+
 def arg(name, default=None):
     """Value of --name=value among the test's arguments (BUILD `args`), else `default`."""
     prefix = "--%s=" % name
-    for a in sys.argv[1:]:
+    for a in _ARGS:
         if a.startswith(prefix):
             return a[len(prefix):]
     return default
@@ -243,10 +247,20 @@ def reset_close(sock):
     sock.close()
 
 
+class ConnectTimeout(OSError):
+    """connect() did not complete: the listen backlog was full and the kernel dropped our SYN
+    (its retransmissions back off 1, 2, 4... s). Client-side overload, not a server hang."""
+
+
 def http_get(port, path, timeout=10):
     """One GET on a fresh connection (Connection: close). Returns (status, body); raises
-    OSError/AssertionError when the exchange breaks (reset, early close, bad framing)."""
-    with connect(port, timeout) as s:
+    OSError/AssertionError when the exchange breaks (reset, early close, bad framing), and
+    ConnectTimeout when the connection was never established."""
+    try:
+        sock = connect(port, timeout)
+    except socket.timeout as e:
+        raise ConnectTimeout(str(e)) from e
+    with sock as s:
         s.sendall(b"GET %s HTTP/1.1\r\nHost: kev\r\nConnection: close\r\n\r\n" % path.encode())
         data = b""
         while True:

@@ -38,7 +38,8 @@ class Churn:
         self.files = files
         self.stop = threading.Event()
         self.lock = threading.Lock()
-        self.counts = {"ok": 0, "reset_mid_body": 0, "reset_mid_request": 0, "idle_close": 0}
+        self.counts = {"ok": 0, "reset_mid_body": 0, "reset_mid_request": 0, "idle_close": 0,
+                       "connect_timeouts": 0}
         self.errors = []
         self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
 
@@ -75,6 +76,8 @@ class Churn:
                 else:  # connect and leave politely without a word
                     rl.connect(self.port).close()
                     self._count("idle_close")
+            except rl.ConnectTimeout:  # overload of the listen backlog: counted, reported
+                self._count("connect_timeouts")
             except OSError as e:  # only the valid requests must succeed
                 if kind == 0:
                     self.errors.append(repr(e))
