@@ -140,7 +140,12 @@ void EpollPoller::RecvBufferSelect(int fd, int flags, IoCompletion* c) {
     pool_free_.reserve(pool_buffer_count_);
     for (unsigned i = pool_buffer_count_; i > 0; --i) pool_free_.push_back(uint16_t(i - 1));
   }
-  Start({.kind = Kind::kRecvSelect, .c = c, .fd = fd, .events = EPOLLIN, .flags = flags});
+  Start({.kind = Kind::kRecvSelect,
+         .c = c,
+         .fd = fd,
+         .events = EPOLLIN,
+         .len = pool_buffer_size_,  // for NoteRecv: a shorter result means the socket is empty
+         .flags = flags});
 }
 
 void EpollPoller::Send(int fd, std::span<const std::byte> buf, int flags, IoCompletion* c) {
@@ -287,12 +292,13 @@ void EpollPoller::Start(Op proto) {
   // A socket whose last recv came back short is (almost surely) empty: parking without the
   // attempt saves a recv that would fail with EAGAIN (about half of them in an echo workload).
   // Safe because registrations are level-triggered: data already there is reported at once.
-  const bool drained = proto.kind == Kind::kRecv && proto.fd >= 0 &&
-                       static_cast<size_t>(proto.fd) < fds_.size() && fds_[proto.fd].recv_drained;
+  const bool is_recv = proto.kind == Kind::kRecv || proto.kind == Kind::kRecvSelect;
+  const bool drained = is_recv && proto.fd >= 0 && static_cast<size_t>(proto.fd) < fds_.size() &&
+                       fds_[proto.fd].recv_drained;
   if (!drained && !proto.fd_blocking && !HasParked(proto.fd, proto.events)) {
     r = (proto.kind == Kind::kAccept && proto.multishot) ? AttemptAcceptLoop(proto)
                                                          : Attempt(proto, false);
-    if (proto.kind == Kind::kRecv) NoteRecv(proto, r);
+    if (is_recv) NoteRecv(proto, r);
   }
   if (r != kWouldBlock) {
     Queue(proto.c, r, std::exchange(attempt_flags_, 0));
@@ -554,7 +560,7 @@ void EpollPoller::OnFdEvents(int fd, uint32_t revents) {
       if (!blocked) {
         int r = (op->kind == Kind::kAccept && op->multishot) ? AttemptAcceptLoop(*op)
                                                              : Attempt(*op, true);
-        if (op->kind == Kind::kRecv) NoteRecv(*op, r);
+        if (op->kind == Kind::kRecv || op->kind == Kind::kRecvSelect) NoteRecv(*op, r);
         if (r != kWouldBlock) {
           Finish(op, r);
         } else {
