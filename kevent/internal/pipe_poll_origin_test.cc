@@ -38,6 +38,31 @@ TEST_P(PipeTest, ReadEndBecomesReadableAndWriteEndIsWritable) {
   EXPECT_TRUE(Get(1, kBrief).empty());
 }
 
+// Level-triggered re-checks and confirmations are batched (one poll(2) over many fds): each
+// pipe must still be judged on its own. Half the pipes are drained after the first delivery;
+// only the other half comes back, and once all are drained nothing does.
+TEST_P(PipeTest, BatchedRechecksJudgeEachPipeOnItsOwn) {
+  constexpr int kPipes = 40;
+  int p[kPipes][2];
+  for (auto& fds : p) {
+    Pipe(fds);
+    ASSERT_EQ(Add(Req(KEVENT_PIPE, fds[0], KEVENT_SOCKET_RECV)).ret_flags, 0u);
+    Write(fds[1], "x");
+  }
+  std::vector<ukevent> ev = Get(kPipes, kLong);
+  ASSERT_EQ(ev.size(), static_cast<size_t>(kPipes));
+  for (int i = 0; i < kPipes; i += 2) EXPECT_EQ(Drain(p[i][0]), "x");
+  ev = Get(kPipes / 2, kLong);
+  ASSERT_EQ(ev.size(), static_cast<size_t>(kPipes / 2));
+  for (const ukevent& e : ev) {
+    bool odd = false;
+    for (int i = 1; i < kPipes; i += 2) odd |= e.id.raw[0] == static_cast<uint32_t>(p[i][0]);
+    EXPECT_TRUE(odd) << "a drained pipe was delivered again: fd " << e.id.raw[0];
+  }
+  for (int i = 1; i < kPipes; i += 2) EXPECT_EQ(Drain(p[i][0]), "x");
+  EXPECT_TRUE(Get(1, kBrief).empty());
+}
+
 TEST_P(PipeTest, FullPipeBecomesWritableWhenRead) {
   int p[2];
   Pipe(p);
