@@ -6,7 +6,7 @@ Asserts: zero non-2xx answers to the valid requests (wrk's "Non-2xx" line and th
 after an identical warm-up phase, socket and other fds back to the baseline once the clients
 are gone, and exit status 0 on SIGTERM (under ASan LeakSanitizer checks that exit).
 
-Duration: KEV_SOAK_SECONDS (default 20; docs/reliability.md shows a 600 s run). Under a
+Duration: KEV_SOAK_SECONDS (default 20; docs/reliability.md has the command for long runs). Under a
 sanitizer build the load is scaled down (fewer connections) and RSS is reported, not
 asserted: ASan's quarantine and TSan's shadow memory grow with use by design.
 
