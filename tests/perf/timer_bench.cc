@@ -11,7 +11,7 @@
 //    kevent reports in ret_data[1]) and closes them, 100,000 per iteration.
 // One item is one timer.
 //
-//   bazel run -c opt //tests/perf:timer_bench -- --benchmark_repetitions=3 \
+//   bazel run -c opt //tests/perf:timer_bench -- --benchmark_repetitions=3
 //       --benchmark_enable_random_interleaving=true
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
