@@ -10,7 +10,7 @@
 //  - BM_KeventPipeEpollBackend: BM_KeventPipe with the queue's poller on epoll (KEV_BACKEND),
 //    reported for reference.
 //
-//   bazel run -c opt //tests/perf:fd_readiness_bench -- --benchmark_repetitions=5 \
+//   bazel run -c opt //tests/perf:fd_readiness_bench -- --benchmark_repetitions=5
 //       --benchmark_enable_random_interleaving=true
 #include <fcntl.h>
 #include <sys/epoll.h>

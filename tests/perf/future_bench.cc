@@ -9,7 +9,7 @@
 //  - BM_CoroutineResume: a coroutine suspended on a pending future, resumed through the
 //    TaskQueue when the driver resolves it (one promise state and one task per step).
 //
-//   bazel run -c opt //tests/perf:future_bench -- --benchmark_repetitions=5 \
+//   bazel run -c opt //tests/perf:future_bench -- --benchmark_repetitions=5
 //       --benchmark_enable_random_interleaving=true
 #include <functional>
 #include <utility>

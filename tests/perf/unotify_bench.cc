@@ -2,7 +2,7 @@
 // ready with KEVENT_CTL_READY and collected with kevent_get_events, against 1,000 eventfds
 // written and collected with epoll_wait. Target: kevent >= 5x the eventfd rate.
 //
-//   bazel run -c opt //tests/perf:unotify_bench -- --benchmark_repetitions=5 \
+//   bazel run -c opt //tests/perf:unotify_bench -- --benchmark_repetitions=5
 //       --benchmark_enable_random_interleaving=true
 //
 // One item is one notification delivered to the consumer. Variants:
