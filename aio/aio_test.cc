@@ -13,42 +13,13 @@
 #include <string>
 #include <thread>
 
+#include "aio/internal/pattern_file.h"
 #include "kevent/kevent.h"
 
 namespace {
 
-// The file content: a pseudo-random table with a prime period, so every offset is distinct and
-// a file or an expected range is built with a few memcpy calls (fast under tsan too).
-constexpr size_t kPeriod = 1000003;
-const std::string& PatternTable() {
-  static const std::string table = [] {
-    std::string t(2 * kPeriod, '\0');
-    uint32_t x = 12345;
-    for (size_t i = 0; i < kPeriod; ++i) {
-      x = x * 1103515245u + 12345u;
-      t[i] = static_cast<char>(x >> 24);
-    }
-    t.replace(kPeriod, kPeriod, t, 0, kPeriod);
-    return t;
-  }();
-  return table;
-}
-// Appends `count` pattern bytes starting at file offset `offset`.
-void AppendPattern(std::string* out, size_t offset, size_t count) {
-  while (count > 0) {
-    size_t n = std::min(count, kPeriod);
-    out->append(PatternTable(), offset % kPeriod, n);
-    offset += n;
-    count -= n;
-  }
-}
-
-std::string Expected(size_t offset, size_t count) {
-  std::string s;
-  s.reserve(count);
-  AppendPattern(&s, offset, count);
-  return s;
-}
+using kev::aio::test_pattern::Expected;
+using kev::aio::test_pattern::WritePattern;
 
 class AioSendfileTest : public testing::TestWithParam<const char*> {
  protected:
@@ -84,16 +55,7 @@ class AioSendfileTest : public testing::TestWithParam<const char*> {
     unsetenv("KEV_BACKEND");
   }
 
-  void Fill(size_t size) {
-    std::string chunk;
-    chunk.reserve(1 << 20);
-    for (size_t off = 0; off < size; off += chunk.size()) {
-      size_t n = std::min(size_t{1} << 20, size - off);
-      chunk.clear();
-      AppendPattern(&chunk, off, n);
-      ASSERT_EQ(pwrite(file_, chunk.data(), n, static_cast<off_t>(off)), static_cast<ssize_t>(n));
-    }
-  }
+  void Fill(size_t size) { WritePattern(file_, size); }
 
   // Reads the receiving socket on a thread until EOF or `limit` bytes.
   std::thread ReadInBackground(std::string* out, size_t limit) {

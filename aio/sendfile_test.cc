@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "aio/internal/pattern_file.h"
 #include "net/internal/test_loop.h"
 #include "net/listener.h"
 
@@ -23,66 +24,13 @@ namespace {
 using net::Connection;
 using net::internal::TestLoop;
 
-// The file content: a pseudo-random table with a prime period, so every offset is distinct and
-// a file or an expected range is built with a few memcpy calls (fast under tsan too).
-constexpr size_t kPeriod = 1000003;
-const std::string& PatternTable() {
-  static const std::string table = [] {
-    std::string t(2 * kPeriod, '\0');
-    uint32_t x = 12345;
-    for (size_t i = 0; i < kPeriod; ++i) {
-      x = x * 1103515245u + 12345u;
-      t[i] = static_cast<char>(x >> 24);
-    }
-    t.replace(kPeriod, kPeriod, t, 0, kPeriod);
-    return t;
-  }();
-  return table;
-}
-// Appends `count` pattern bytes starting at file offset `offset`.
-void AppendPattern(std::string* out, size_t offset, size_t count) {
-  while (count > 0) {
-    size_t n = std::min(count, kPeriod);
-    out->append(PatternTable(), offset % kPeriod, n);
-    offset += n;
-    count -= n;
-  }
-}
+using test_pattern::Expected;
 
-// A temporary file of `size` pattern bytes; the descriptor is opened read-write.
-class TempFile {
+// A temporary file of pattern bytes, opened read-write.
+class TempFile : public test_pattern::PatternFile {
  public:
-  explicit TempFile(size_t size) {
-    const char* dir = std::getenv("TEST_TMPDIR");
-    path_ = std::string(dir != nullptr ? dir : "/tmp") + "/sendfile_XXXXXX";
-    fd_ = mkstemp(path_.data());
-    EXPECT_GE(fd_, 0);
-    std::string chunk;
-    chunk.reserve(1 << 20);
-    for (size_t off = 0; off < size; off += chunk.size()) {
-      size_t n = std::min(size_t{1} << 20, size - off);
-      chunk.clear();
-      AppendPattern(&chunk, off, n);
-      EXPECT_EQ(pwrite(fd_, chunk.data(), n, static_cast<off_t>(off)), static_cast<ssize_t>(n));
-    }
-  }
-  ~TempFile() {
-    close(fd_);
-    unlink(path_.c_str());
-  }
-  int fd() const { return fd_; }
-
- private:
-  std::string path_;
-  int fd_ = -1;
+  explicit TempFile(size_t size) : PatternFile(size, "sendfile") {}
 };
-
-std::string Expected(size_t offset, size_t count) {
-  std::string s;
-  s.reserve(count);
-  AppendPattern(&s, offset, count);
-  return s;
-}
 
 Future<std::string> ReadToEnd(Connection* c) {
   std::string out;
