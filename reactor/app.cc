@@ -14,6 +14,7 @@
 #include "absl/flags/usage.h"
 #include "kevent/ukevent.h"
 #include "reactor/reactor.h"
+#include "reactor/timer.h"
 #include "reactor/topology.h"
 
 ABSL_FLAG(uint32_t, smp, 0, "number of shards (0: one per CPU the process may use)");
@@ -251,6 +252,15 @@ AbortSource& App::StopSource() {
   KEV_CHECK_MSG(this_shard_id() == 0 && internal::g_app != nullptr,
                 "kev::App::StopSource() outside shard 0 or outside App::Run()");
   return internal::g_app->stop;
+}
+
+Future<void> App::WaitForStop() {
+  // A sleep of a century that the stop source cuts short: the timer origin already links
+  // sleeps to abort sources, so no second wake-up mechanism is needed here.
+  try {
+    co_await Sleep(std::chrono::hours(24 * 365 * 100), StopSource());
+  } catch (const AbortRequested&) {
+  }
 }
 
 const std::vector<std::string>& App::Args() {

@@ -9,9 +9,7 @@
 //     return kev::App::Run(argc, argv, []() -> kev::Future<int> {
 //       Server server(absl::GetFlag(FLAGS_port));
 //       co_await server.Start();
-//       try {
-//         co_await kev::Sleep(std::chrono::hours(24 * 365), kev::App::StopSource());
-//       } catch (const kev::AbortRequested&) {}   // SIGINT / SIGTERM / App::RequestStop()
+//       co_await kev::App::WaitForStop();   // SIGINT / SIGTERM / App::RequestStop()
 //       co_await server.Stop();
 //       co_return 0;
 //     });
@@ -108,6 +106,10 @@ class App {
 
   // Fires on the first SIGINT/SIGTERM or RequestStop(). Shard 0 only, while main runs.
   static AbortSource& StopSource();
+
+  // Resolves (never fails) once StopSource() has fired: what a server's main awaits between
+  // starting and draining its services. Shard 0 only, while main runs. Costs one timer.
+  static Future<void> WaitForStop();
 
   // The positional command-line arguments, argv[0] first. Any thread while Run() runs.
   static const std::vector<std::string>& Args();

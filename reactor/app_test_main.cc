@@ -33,23 +33,15 @@ int main(int argc, char** argv) {
     }
     if (absl::GetFlag(FLAGS_stop_from_shard1)) {
       co_await kev::SubmitTo(1, [] { kev::App::RequestStop(); });
-      bool stopped = false;
-      try {
-        co_await kev::Sleep(std::chrono::hours(1), kev::App::StopSource());
-      } catch (const kev::AbortRequested&) {
-        stopped = true;
-      }
+      co_await kev::App::WaitForStop();
+      const bool stopped = kev::App::StopSource().Aborted();
       std::printf("stopped by shard 1: %d\n", stopped);
     }
     if (absl::GetFlag(FLAGS_wait_for_stop)) {
       std::printf("ready\n");
       std::fflush(stdout);
-      bool stopped = false;
-      try {
-        co_await kev::Sleep(std::chrono::hours(1), kev::App::StopSource());
-      } catch (const kev::AbortRequested&) {
-        stopped = true;
-      }
+      co_await kev::App::WaitForStop();
+      const bool stopped = kev::App::StopSource().Aborted();
       if (stopped) {
         // The shards still work while main winds down.
         int n = co_await kev::MapReduce([] { return 1; }, 0, std::plus<int>());

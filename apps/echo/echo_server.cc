@@ -165,10 +165,7 @@ Future<int> Main() {
     const std::string host = address.find(':') != std::string::npos ? "[" + address + "]" : address;
     std::printf("kev echo listening on %s:%u\n", host.c_str(), port);
     std::fflush(stdout);
-    try {
-      co_await Sleep(std::chrono::hours(24 * 365 * 100), App::StopSource());
-    } catch (const AbortRequested&) {
-    }
+    co_await App::WaitForStop();
   } catch (...) {
     error = std::current_exception();
   }

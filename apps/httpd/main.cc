@@ -149,7 +149,6 @@ kev::Future<int> Serve() {
 
   auto servers = std::make_unique<kev::Sharded<ShardServer>>();
   co_await servers->Start(options, root_fd, sink, servers.get());
-  bool started = false;
   std::exception_ptr error;
   try {
     // Shard 0 binds first, so --port=0 resolves to one port that every shard then shares.
@@ -159,7 +158,6 @@ kev::Future<int> Serve() {
       if (kev::this_shard_id() != 0) s.Listen(port);
       s.StartAccepting();
     });
-    started = true;
     const std::string host = options.address == "0.0.0.0" ? "127.0.0.1"
                              : options.address == "::"    ? "[::1]"
                              : options.address.find(':') != std::string::npos
@@ -168,10 +166,7 @@ kev::Future<int> Serve() {
     std::printf("kev httpd serving %s at http://%s:%u/ on %u shard%s\n", options.root.c_str(),
                 host.c_str(), port, kev::smp_count(), kev::smp_count() == 1 ? "" : "s");
     std::fflush(stdout);
-    try {
-      co_await kev::Sleep(std::chrono::hours(24 * 365 * 100), kev::App::StopSource());
-    } catch (const kev::AbortRequested&) {
-    }
+    co_await kev::App::WaitForStop();
     std::fprintf(stderr, "kev httpd: draining (up to %lld ms)\n",
                  static_cast<long long>(options.drain_timeout.count()));
     co_await servers->InvokeOnAll([](ShardServer& s) { return s.Drain(); });
@@ -182,7 +177,6 @@ kev::Future<int> Serve() {
   if (sink) sink->Sync();
   close(root_fd);
   if (error) std::rethrow_exception(error);
-  (void)started;
   co_return 0;
 }
 
