@@ -1,5 +1,7 @@
 #include "net/listener.h"
 
+#include <sys/resource.h>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -247,6 +249,17 @@ Future<Connection> Listener::Accept() {
 Future<void> Listener::Close() {
   if (state_ == nullptr) return MakeReadyFuture();
   return state_->Close(/*want_future=*/true);
+}
+
+uint64_t RaiseOpenFileLimit() {
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) != 0) return 0;
+  if (nofile.rlim_cur < nofile.rlim_max) {
+    rlimit raised = nofile;
+    raised.rlim_cur = nofile.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) nofile = raised;
+  }
+  return nofile.rlim_cur;
 }
 
 }  // namespace kev::net

@@ -87,6 +87,12 @@ class Listener {
 // Throws std::system_error (EADDRINUSE, EACCES, ...). Call on the shard that will accept.
 Listener Listen(const SocketAddress& address, const ListenOptions& options = {});
 
+// A server holds one descriptor per connection, and the default soft RLIMIT_NOFILE (often 1024)
+// is far below what a server expects: raises the soft limit to the hard one. Returns the soft
+// limit in force afterwards (unchanged if it could not be raised). Call once at start-up, from
+// main, before shards start (it is process-wide).
+uint64_t RaiseOpenFileLimit();
+
 }  // namespace kev::net
 
 #endif  // KEV_NET_LISTENER_H_

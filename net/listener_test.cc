@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <system_error>
 #include <vector>
@@ -34,6 +35,19 @@ int RawConnect(const SocketAddress& address) {
   EXPECT_GE(fd, 0);
   EXPECT_EQ(connect(fd, address.sockaddr_ptr(), address.length()), 0);
   return fd;
+}
+
+TEST(RaiseOpenFileLimitTest, RaisesTheSoftLimitToTheHardOne) {
+  rlimit before;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &before), 0);
+  rlimit lowered = before;
+  lowered.rlim_cur = std::min<rlim_t>(before.rlim_max, 256);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  EXPECT_EQ(RaiseOpenFileLimit(), before.rlim_max);
+  rlimit after;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &after), 0);
+  EXPECT_EQ(after.rlim_cur, before.rlim_max);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &before), 0);
 }
 
 TEST_P(ListenerTest, ReusePortAllowsOneListenerPerShard) {

@@ -13,7 +13,6 @@
 // Flags: --address (127.0.0.1), --port (0 picks a free one; the line above, flushed, says which),
 // and App's --smp, --cpuset, --backend. SIGINT/SIGTERM: stop accepting, close every connection,
 // exit 0.
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -178,11 +177,6 @@ Future<int> Main() {
 }  // namespace kev::echo
 
 int main(int argc, char** argv) {
-  // One descriptor per connection: allow as many as the hard limit permits.
-  struct rlimit nofile;
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-    nofile.rlim_cur = nofile.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &nofile);
-  }
+  kev::net::RaiseOpenFileLimit();  // one descriptor per connection
   return kev::App::Run(argc, argv, [] { return kev::echo::Main(); });
 }

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +15,7 @@
 #include "absl/time/time.h"
 #include "apps/httpd/access_log.h"
 #include "apps/httpd/server.h"
+#include "net/listener.h"
 #include "reactor/app.h"
 #include "reactor/smp.h"
 #include "reactor/timer.h"
@@ -183,12 +183,6 @@ kev::Future<int> Serve() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Every connection is a descriptor: allow as many as the hard limit permits (the soft limit
-  // is often 1024, far below --max_connections).
-  struct rlimit nofile;
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-    nofile.rlim_cur = nofile.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &nofile);
-  }
+  kev::net::RaiseOpenFileLimit();  // one descriptor per connection
   return kev::App::Run(argc, argv, [] { return Serve(); });
 }
