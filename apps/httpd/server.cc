@@ -168,13 +168,30 @@ void ShardServer::Sweep() {
 }
 
 Future<void> ShardServer::ServeConnection(net::Connection conn) {
+  // This frame is what an idle keep-alive connection costs (with the Connection's state), so
+  // it holds only what must survive between bursts; see the file comment of server.h.
   Slot slot;
   slot.conn = &conn;
   slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout);
   Link(&slot);
+  std::string peer;  // the client's host, for the access log (short: no heap for IPv4)
   bool broken = false;
   try {
-    co_await Converse(conn, slot);
+    if (log_) peer = HostOnly(conn.peer_address().ToString());
+    for (;;) {
+      if (conn.buffered().empty()) {
+        if (draining_) break;  // idle between requests: nothing to finish
+        if (slot.phase != Phase::kIdle) {
+          slot.phase = Phase::kIdle;
+          slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.keepalive_timeout);
+        }
+        std::span<const std::byte> got = co_await conn.ReadSome();
+        if (got.empty()) break;  // the client closed between requests
+      }
+      // One frame allocation per burst of requests (not per request): the price of holding
+      // no parser while idle, small against the burst's syscalls.
+      if (!co_await Converse(conn, slot, peer)) break;
+    }
   } catch (...) {
     broken = true;  // reset, EOF mid-request, timeout or drain close
   }
@@ -193,14 +210,11 @@ Future<void> ShardServer::ServeConnection(net::Connection conn) {
   MaybeFinishDrain();
 }
 
-// The request/response loop of one connection. Returns when the connection should close
-// cleanly (after flushing); throws when the peer broke it.
-Future<void> ShardServer::Converse(net::Connection& conn, Slot& slot) {
+// The requests of one burst (see server.h). Entered with at least one byte buffered.
+Future<bool> ShardServer::Converse(net::Connection& conn, Slot& slot, const std::string& peer) {
   RequestParser parser(options_.limits);
   std::string out;
   ResponsePlan plan;
-  std::string peer;
-  if (log_) peer = HostOnly(conn.peer_address().ToString());
   uint32_t batched = 0;
   for (;;) {
     // ---- Read one request head. ----
@@ -208,19 +222,17 @@ Future<void> ShardServer::Converse(net::Connection& conn, Slot& slot) {
     RequestParser::Status status = RequestParser::Status::kIncomplete;
     for (;;) {
       std::span<const std::byte> buf = conn.buffered();
-      if (!buf.empty()) {
-        status = parser.Parse(AsView(buf));
-        if (status != RequestParser::Status::kIncomplete) break;
-        if (slot.phase != Phase::kHead) {
-          slot.phase = Phase::kHead;
-          slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout);
-        }
-      } else {
-        if (draining_) co_return;  // idle between requests: nothing to finish
-        if (slot.phase != Phase::kIdle) {
-          slot.phase = Phase::kIdle;
-          slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.keepalive_timeout);
-        }
+      if (buf.empty()) {
+        // Idle again: hand the batched responses over and let the caller wait with a small
+        // frame. (Write copies them, so `out` dies with this frame.)
+        if (!out.empty()) co_await conn.Write(out);
+        co_return true;
+      }
+      status = parser.Parse(AsView(buf));
+      if (status != RequestParser::Status::kIncomplete) break;
+      if (slot.phase != Phase::kHead) {
+        slot.phase = Phase::kHead;
+        slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout);
       }
       // Blocking for input: send the batched responses first.
       if (!out.empty()) {
@@ -228,12 +240,7 @@ Future<void> ShardServer::Converse(net::Connection& conn, Slot& slot) {
         out.clear();
         batched = 0;
       }
-      if (buf.empty()) {
-        std::span<const std::byte> got = co_await conn.ReadSome();
-        if (got.empty()) co_return;  // the client closed between requests
-      } else {
-        co_await conn.ReadExactly(buf.size() + 1);  // EndOfStream mid-head → broken
-      }
+      co_await conn.ReadExactly(buf.size() + 1);  // EndOfStream mid-head → broken
     }
 
     // ---- Answer it. ----
@@ -298,7 +305,7 @@ Future<void> ShardServer::Converse(net::Connection& conn, Slot& slot) {
         discarded += got.size();
         conn.Consume(got.size());
       }
-      co_return;
+      co_return false;
     }
 
     // ---- Consume the head and drain any request body. ----
@@ -340,7 +347,7 @@ Future<void> ShardServer::Converse(net::Connection& conn, Slot& slot) {
     }
     if (!plan.keep_alive) {
       if (!out.empty()) co_await conn.Write(out);
-      co_return;
+      co_return false;
     }
   }
 }

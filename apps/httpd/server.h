@@ -1,10 +1,14 @@
 // The httpd server: one ShardServer per shard, each with its own SO_REUSEPORT listener, file
 // cache, metrics and access-log buffer, serving connections as coroutines.
 //
-// A connection's life (ServeConnection): read until the parser has a complete request head
-// (bounded by --header-timeout from the first byte, or --keepalive-timeout while idle between
-// requests), answer it with the Handler, drain any request body, and go on with the next
-// (pipelined) request already buffered. Responses held in memory are batched into one write
+// A connection's life (ServeConnection): wait idle for the first byte of a request (bounded
+// by --keepalive-timeout), then serve the burst of requests that follows (Converse): read until
+// the parser has a complete request head (bounded by --header-timeout from the first byte),
+// answer it with the Handler, drain any request body, and go on with the next (pipelined)
+// request already buffered. Converse returns once nothing is buffered and every response is
+// written, so an idle keep-alive connection holds only ServeConnection's small frame and its
+// net::Connection: the parser, the response buffer and the plan live in Converse's frame,
+// which exists only while a burst is being served. Responses held in memory are batched into one write
 // (up to --max-pipelined of them); a file body is sent with aio::SendFile after its head. A
 // client that vanishes fails only its own coroutine. Timeouts are enforced by one periodic
 // sweep per shard over the shard's connections (a per-connection deadline store per request,
@@ -105,7 +109,10 @@ class ShardServer {
 
   Future<void> AcceptLoop();
   Future<void> ServeConnection(net::Connection conn);
-  Future<void> Converse(net::Connection& conn, Slot& slot);
+  // Serves the requests of one burst. Resolves true when the connection is idle again (nothing
+  // buffered, every response written), false when it should close cleanly; throws when the
+  // peer broke it. `peer` is the client's host for the access log ("" without a log).
+  Future<bool> Converse(net::Connection& conn, Slot& slot, const std::string& peer);
   Future<std::vector<ShardMetrics>> GatherMetrics();
   void Sweep();
   void Expire(Slot& slot);
