@@ -31,9 +31,18 @@ class SendFileAio final : public kevent_internal::AioOperation {
   }
 
   void Start(Poller& poller) override {
+    // The caller's socket may be blocking, where sendfile(2) would block the thread driving
+    // the queue; on io_uring the splice mode lets the kernel's workers wait instead. One fcntl
+    // per call: the C calls are not the per-request path of kev's own servers. A bad socket
+    // fails the F_GETFL and is reported by the transfer's first operation.
+    SendFileEngine::Mode mode = SendFileEngine::Mode::kAuto;
+    if (poller.backend() == PollerBackend::kIoUring) {
+      const int flags = ::fcntl(sock_, F_GETFL);
+      if (flags >= 0 && (flags & O_NONBLOCK) == 0) mode = SendFileEngine::Mode::kSplice;
+    }
     // inline_ok=false: the result must come from a completion, never from inside Start.
     engine_.Start(poller, sock_, file_, offset_, count_, header_, &OnDone, this,
-                  /*inline_ok=*/false);
+                  /*inline_ok=*/false, mode);
   }
   void Cancel(Poller&) override { engine_.Abort(); }
 

@@ -13,8 +13,10 @@
  *   struct ukevent ev;
  *   kevent_get_events(kq, 1, 1, (struct timespec){-1, 0}, &ev, 0);  // ev.ptr == (void*)cookie
  *
- * The engine is the one of kev::aio::SendFile (splice through a pipe on io_uring, sendfile(2) on
- * writability under epoll). SIGPIPE is ignored process-wide (once, if it had the default
+ * The engine is the one of kev::aio::SendFile: sendfile(2) whenever a non-blocking `sock_fd` is
+ * writable, on both backends. A blocking `sock_fd` on io_uring is spliced through a pipe by the
+ * kernel's workers instead, so the waiting thread never blocks; under epoll a blocking socket
+ * may block the thread that drives the queue (give it a non-blocking socket). SIGPIPE is ignored process-wide (once, if it had the default
  * disposition), so a vanished peer is an EPIPE completion, not a dead process.
  *
  * Thread safety: like the rest of the kevent C API, callable from any thread. `sock_fd` and

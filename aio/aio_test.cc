@@ -151,6 +151,34 @@ TEST_P(AioSendfileTest, RangePastTheEndIsBrokenWithEnodata) {
   EXPECT_TRUE(got == Expected(0, 1000));
 }
 
+// A blocking socket on io_uring takes the splice mode: the kernel's workers wait for the
+// socket, so the thread driving the queue does not block (a sendfile(2) there would block
+// until the reader drains it, and this test would hang). Under epoll a blocking socket may
+// block the thread (aio.h), so that backend is skipped.
+TEST_P(AioSendfileTest, BlockingSocketDoesNotBlockTheQueueOnIoUring) {
+  if (std::string(GetParam()) == "epoll") GTEST_SKIP() << "documented: may block under epoll";
+  constexpr size_t kSize = 16 << 20;  // far more than the socket buffers hold
+  Fill(kSize);
+  const int flags = fcntl(sender_, F_GETFL);
+  ASSERT_EQ(fcntl(sender_, F_SETFL, flags & ~O_NONBLOCK), 0);
+  std::string header = "HEAD\n";
+  long cookie =
+      aio_sendfile_path(kq_, sender_, header.data(), header.size(), path_.data(), 0, kSize);
+  ASSERT_GT(cookie, 0);
+  ukevent ev{};
+  timespec short_wait{0, 50'000'000};
+  EXPECT_EQ(kevent_get_events(kq_, 0, 1, short_wait, &ev, 0), 0);  // stalled, not blocked
+  std::string got;
+  std::thread reader = ReadInBackground(&got, header.size() + kSize);
+  ev = WaitEvent();
+  reader.join();
+  EXPECT_EQ(ev.id.raw_u64, static_cast<uint64_t>(cookie));
+  EXPECT_EQ(ev.ret_flags & KEVENT_RET_BROKEN, 0u) << "errno " << ev.event;
+  ASSERT_EQ(got.size(), header.size() + kSize);
+  EXPECT_EQ(got.substr(0, header.size()), header);
+  EXPECT_TRUE(got.compare(header.size(), kSize, Expected(0, kSize)) == 0);
+}
+
 TEST_P(AioSendfileTest, ArgumentErrors) {
   EXPECT_EQ(aio_sendfile(-1, sender_, file_, 0, 1), -EBADF);
   EXPECT_EQ(aio_sendfile(sender_, sender_, file_, 0, 1), -EBADF);  // not a kevent queue

@@ -1,10 +1,11 @@
 // aio/sendfile.h: send a range of a file to a connection without copying it through user space.
 //
 // One engine serves SendFile() here and the C functions aio_sendfile / aio_sendfile_path
-// (aio/aio.h): on io_uring it splices file -> pipe -> socket (the pipe comes from a per-shard
-// pool and is reused), except that a SendFile of at most 16 KiB makes one inline sendfile(2)
-// (cheaper than two splices through io_uring's worker threads); on epoll it calls sendfile(2)
-// whenever the socket is writable. Short transfers are resumed until `count` bytes are sent.
+// (aio/aio.h): on both backends it calls sendfile(2) at once and then whenever the socket is
+// writable again (a one-shot POLLOUT poll through the shard's poller), so a body that fits the
+// socket buffer costs one syscall in the calling loop turn. (Splicing through a pipe in
+// io_uring's worker threads was slower: see aio/internal/sendfile_engine.h and docs/aio.md.)
+// Short transfers are resumed until `count` bytes are sent.
 //
 //   co_await conn.Write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");  // buffered
 //   size_t sent = co_await kev::aio::SendFile(conn, file, 0, 1000);        // headers go first

@@ -1,4 +1,4 @@
-// aio::SendFile on both backends (splice through a pipe on io_uring, sendfile(2) on epoll):
+// aio::SendFile on both backends (sendfile(2) on readiness; io_uring's POLLOUT is a poll SQE):
 // a 64 MiB file byte for byte, odd ranges, ordering with Write, and the failure cases (peer
 // gone, file truncated mid-transfer, bad descriptor, close during the transfer).
 #include "aio/sendfile.h"

@@ -75,9 +75,6 @@ void IgnoreSigpipeOnce() {
   (void)done;
 }
 
-// On io_uring, transfers up to this size use sendfile(2) on the shard's thread (see Start).
-constexpr size_t kSmallSendfile = 16 * 1024;
-
 // Linux caps one splice/sendfile call at this many bytes.
 constexpr size_t kMaxChunk = 0x7ffff000;
 
@@ -107,12 +104,8 @@ void SendFileEngine::Start(Poller& poller, int sock, int file, off_t offset, siz
   inline_ok_ = inline_ok;
   done_ = done;
   arg_ = arg;
-  // io_uring runs splice in its worker threads: for a small body one inline sendfile(2) is
-  // cheaper than two splices through io-wq (aio/internal/sendfile_bench.cc on 2 cores: 4 KiB
-  // 16-20 us vs 24-40 us per file); from ~32 KiB on, the 1 MiB pipe wins (25 vs 64 us).
-  bool small = inline_ok && count <= kSmallSendfile;
-  splice_ = mode == Mode::kSplice ||
-            (mode == Mode::kAuto && poller.backend() == PollerBackend::kIoUring && !small);
+  // The header explains why sendfile(2) on readiness is the default on both backends.
+  splice_ = mode == Mode::kSplice;
   phase_ = Phase::kWaitWritable;  // running() from here on
   if (splice_ && remaining_ > 0 && pipe_[0] < 0 && !ThreadPipePool().Take(pipe_, &pipe_capacity_)) {
     pipe_[0] = pipe_[1] = -1;

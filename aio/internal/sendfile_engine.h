@@ -5,9 +5,16 @@
 // preceded by a header, as a chain of poller operations with exactly one in flight at a time:
 //
 //   header:   Send(sock, header)                            (C aio_sendfile_path only)
-//   splice:   Splice(file@off -> pipe) then Splice(pipe -> sock), repeated   (io_uring)
-//   sendfile: sendfile(2) until EAGAIN, then PollAdd(sock, POLLOUT), repeated (epoll, and
-//             io_uring transfers of at most 16 KiB started with inline_ok)
+//   sendfile: sendfile(2) until EAGAIN, then PollAdd(sock, POLLOUT), repeated   (Mode::kAuto)
+//   splice:   Splice(file@off -> pipe) then Splice(pipe -> sock), repeated   (Mode::kSplice)
+//
+// Why sendfile(2) on readiness is the default on io_uring too: io_uring has no sendfile opcode
+// and runs splice in its io-wq worker threads, so a splice pair costs two worker hand-offs and
+// two loop turns per chunk, and on a 2-core machine the workers compete with the shard for the
+// CPU. sendfile(2) from the shard's thread moves what the socket buffer takes in one syscall.
+// Measured with tests/perf/bench.py (1 shard vs nginx, A/B rounds): 64 KiB files 0.78 -> ~1.0x
+// nginx, 1 MiB files 0.86 -> ~1.3x (docs/aio.md has the numbers and the commands). kSplice stays
+// for blocking sockets, where sendfile(2) would block the thread and io-wq would not.
 //
 // Short transfers are resumed; EAGAIN from a non-blocking socket waits for POLLOUT. A file that
 // ends early (splice or sendfile returning 0) fails with ENODATA instead of waiting forever.
@@ -42,9 +49,12 @@ class SendFileEngine final : public IoCompletion {
   using DoneFn = void (*)(SendFileEngine* engine, int64_t result, void* arg);
 
   enum class Mode : uint8_t {
-    kAuto,  // splice on io_uring (sendfile(2) for small inline transfers), sendfile(2) on epoll
+    // sendfile(2) until EAGAIN, then wait for POLLOUT, on both backends. The socket must be
+    // non-blocking (else sendfile(2) blocks the thread that drives the poller).
+    kAuto,
+    // Splice through a pooled pipe, on io_uring: works with a blocking socket too, since the
+    // kernel's workers do the waiting. On epoll it is the same syscalls made on readiness.
     kSplice,
-    kSendfile,
   };
 
   SendFileEngine() = default;
