@@ -85,6 +85,12 @@ class Flags {
     return value;
   }
 
+  // Returns the text value of `name`, or `fallback` when absent.
+  const char* String(const char* name, const char* fallback) {
+    const char* text = Find(name);
+    return text == nullptr ? fallback : text;
+  }
+
   // Returns true when the bare switch `name` is present.
   bool Bool(const char* name) {
     for (size_t i = 0; i < args_.size(); ++i) {
@@ -93,7 +99,7 @@ class Flags {
     return false;
   }
 
-  // Exits with status 2 if any argument was not consumed by Int/Bool.
+  // Exits with status 2 if any argument was not consumed by Int/Double/String/Bool.
   void CheckAllUsed() const {
     for (size_t i = 0; i < args_.size(); ++i) {
       if (!used_[i]) {

@@ -300,20 +300,47 @@ TEST(RawEpollEcho, EchoesLargeStreamInOrderUnderBackpressure) {
   close(fd);
 }
 
-TEST(EchoLoad, ReportsVerifiedMessagesAsJson) {
+class EchoLoadEngine : public testing::TestWithParam<std::string> {};
+
+TEST_P(EchoLoadEngine, ReportsVerifiedMessagesAsJson) {
   Peer echo({g_echo_bin, "--port=0"});
   Child load({g_load_bin, "--port=" + std::to_string(echo.port()), "--connections=4",
-              "--message-bytes=100", "--seconds=0.3", "--threads=2", "--verify"});
+              "--message-bytes=100", "--seconds=0.3", "--threads=2", "--verify",
+              "--engine=" + GetParam()});
   const std::string json = load.ReadAll();
   const int status = load.Wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << json;
-  EXPECT_EQ(json.rfind("{\"tool\":\"echo_load\",\"connections\":4,\"message_bytes\":100,", 0), 0u)
+  EXPECT_EQ(json.rfind("{\"tool\":\"echo_load\",\"engine\":\"" + GetParam() +
+                           "\",\"connections\":4,\"message_bytes\":100,",
+                       0),
+            0u)
       << json;
   EXPECT_NE(json.find("\"errors\":0}"), std::string::npos) << json;
   const size_t at = json.find("\"messages\":");
   ASSERT_NE(at, std::string::npos) << json;
   EXPECT_GT(std::atoll(json.c_str() + at + 11), 0) << json;
   EXPECT_NE(json.find("\"p99_us\":"), std::string::npos) << json;
+}
+
+// Messages bigger than one receive buffer (64 KiB) arrive in several reads and are still
+// verified byte for byte.
+TEST_P(EchoLoadEngine, VerifiesMessagesLargerThanOneRead) {
+  Peer echo({g_echo_bin, "--port=0"});
+  Child load({g_load_bin, "--port=" + std::to_string(echo.port()), "--connections=2",
+              "--message-bytes=300000", "--seconds=0.3", "--verify", "--engine=" + GetParam()});
+  const std::string json = load.ReadAll();
+  const int status = load.Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << json;
+  EXPECT_NE(json.find("\"errors\":0}"), std::string::npos) << json;
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, EchoLoadEngine, testing::Values("epoll", "io_uring"));
+
+TEST(EchoLoad, RejectsUnknownEngine) {
+  Child load({g_load_bin, "--port=1", "--engine=kqueue"});
+  const std::string out = load.ReadAll();
+  const int status = load.Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status << out;
 }
 
 TEST(EchoLoad, FailsWhenNothingListens) {
