@@ -27,78 +27,26 @@ struct Conn {
   std::unique_ptr<char[]> pending;  // kBufferBytes once needed; holds unsent echo bytes.
   size_t pending_off = 0;
   size_t pending_len = 0;
+  // A new connection keeps a previous one's pending buffer for reuse.
+  void Reset() { pending_off = pending_len = 0; }
 };
 
-class Shard {
+class Shard : public EpollShard<Shard, Conn> {
  public:
-  Shard(int listen_fd, int stop_fd)
-      : listen_fd_(listen_fd), stop_fd_(stop_fd), buf_(kBufferBytes) {}
+  Shard(int listen_fd, int stop_fd) : EpollShard(listen_fd, stop_fd), buf_(kBufferBytes) {}
 
-  void Run() {
-    epfd_ = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd_ < 0) Die("epoll_create1");
-    Add(listen_fd_, EPOLLIN | EPOLLET);
-    Add(stop_fd_, EPOLLIN);  // Level-triggered: every shard sees the one stop write.
-    epoll_event events[512];
-    for (;;) {
-      const int n = epoll_wait(epfd_, events, 512, -1);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        Die("epoll_wait");
-      }
-      for (int i = 0; i < n; ++i) {
-        const int fd = events[i].data.fd;
-        if (fd == stop_fd_) return Shutdown();
-        if (fd == listen_fd_) {
-          Accept();
-          continue;
-        }
-        const uint32_t ev = events[i].events;
-        if (ev & (EPOLLERR | EPOLLHUP)) {
-          Close(fd);
-          continue;
-        }
-        Conn& c = conns_[fd];
-        if ((ev & EPOLLOUT) && c.pending_len > 0) {
-          if (!FlushPending(fd)) continue;
-          if (c.pending_len == 0) Read(fd);  // Reading was paused while bytes were pending.
-          continue;
-        }
-        if ((ev & (EPOLLIN | EPOLLRDHUP)) && c.pending_len == 0) Read(fd);
-      }
+  void OnReady(int fd, Conn& c, uint32_t ev) {
+    if ((ev & EPOLLOUT) && c.pending_len > 0) {
+      if (!FlushPending(fd, c)) return;
+      if (c.pending_len == 0) Read(fd, c);  // Reading was paused while bytes were pending.
+      return;
     }
+    if ((ev & (EPOLLIN | EPOLLRDHUP)) && c.pending_len == 0) Read(fd, c);
   }
 
  private:
-  void Add(int fd, uint32_t events) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.fd = fd;
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) Die("epoll_ctl");
-  }
-
-  void Accept() {
-    for (;;) {
-      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) {
-        if (errno == EAGAIN) return;
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno == EMFILE || errno == ENFILE) return;  // Retry on the next edge.
-        Die("accept4");
-      }
-      SetNoDelay(fd);
-      // Grows only when a new highest fd appears: allocation per connection, never per message.
-      if (static_cast<size_t>(fd) >= conns_.size()) conns_.resize(fd + 64);
-      Conn& c = conns_[fd];
-      c.open = true;
-      c.pending_off = c.pending_len = 0;  // Keeps a previous connection's buffer for reuse.
-      Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
-    }
-  }
-
   // Echoes everything readable. Stops (paused) when the client does not read its echoes.
-  void Read(int fd) {
-    Conn& c = conns_[fd];  // Stable: conns_ only grows in Accept.
+  void Read(int fd, Conn& c) {
     for (;;) {
       const ssize_t n = recv(fd, buf_.data(), buf_.size(), 0);
       if (n == 0) return Close(fd);
@@ -126,8 +74,7 @@ class Shard {
   }
 
   // Sends pending bytes. Returns false if the connection closed.
-  bool FlushPending(int fd) {
-    Conn& c = conns_[fd];
+  bool FlushPending(int fd, Conn& c) {
     while (c.pending_len > 0) {
       const ssize_t n = send(fd, c.pending.get() + c.pending_off, c.pending_len, MSG_NOSIGNAL);
       if (n < 0) {
@@ -142,24 +89,7 @@ class Shard {
     return true;
   }
 
-  void Close(int fd) {
-    conns_[fd].open = false;
-    conns_[fd].pending_len = 0;
-    close(fd);  // Also leaves the epoll set.
-  }
-
-  void Shutdown() {
-    for (size_t fd = 0; fd < conns_.size(); ++fd) {
-      if (conns_[fd].open) Close(static_cast<int>(fd));
-    }
-    close(epfd_);
-  }
-
-  const int listen_fd_;
-  const int stop_fd_;
   std::vector<char> buf_;
-  std::vector<Conn> conns_;
-  int epfd_ = -1;
 };
 
 }  // namespace

@@ -93,80 +93,26 @@ struct Conn {
   uint8_t match = 0;         // CountRequests state.
   size_t offset = 0;         // Offset of the next byte to send within one response.
   uint64_t owed = 0;         // Response bytes not yet sent.
+  void Reset() { *this = Conn{}; }
 };
 
-class Shard {
+class Shard : public EpollShard<Shard, Conn> {
  public:
   Shard(int listen_fd, int stop_fd, const ResponseBatch& batch)
-      : listen_fd_(listen_fd), stop_fd_(stop_fd), batch_(batch), buf_(kReadBufferBytes) {}
+      : EpollShard(listen_fd, stop_fd), batch_(batch), buf_(kReadBufferBytes) {}
 
-  void Run() {
-    epfd_ = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd_ < 0) Die("epoll_create1");
-    Add(listen_fd_, EPOLLIN | EPOLLET);
-    Add(stop_fd_, EPOLLIN);  // Level-triggered: every shard sees the one stop write.
-    epoll_event events[512];
-    for (;;) {
-      const int n = epoll_wait(epfd_, events, 512, -1);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        Die("epoll_wait");
-      }
-      for (int i = 0; i < n; ++i) {
-        const int fd = events[i].data.fd;
-        if (fd == stop_fd_) return Shutdown();
-        if (fd == listen_fd_) {
-          Accept();
-          continue;
-        }
-        const uint32_t ev = events[i].events;
-        if (ev & (EPOLLERR | EPOLLHUP)) {
-          Close(fd);
-          continue;
-        }
-        Conn& c = conns_[fd];
-        if ((ev & EPOLLOUT) && c.owed > 0) {
-          if (!Flush(fd)) continue;
-          if (c.owed == 0 && c.read_paused) Read(fd);
-          if (!c.open) continue;
-        }
-        if ((ev & (EPOLLIN | EPOLLRDHUP)) && !c.read_paused) Read(fd);
-      }
+  void OnReady(int fd, Conn& c, uint32_t ev) {
+    if ((ev & EPOLLOUT) && c.owed > 0) {
+      if (!Flush(fd, c)) return;
+      if (c.owed == 0 && c.read_paused) Read(fd, c);
+      if (!c.open) return;
     }
+    if ((ev & (EPOLLIN | EPOLLRDHUP)) && !c.read_paused) Read(fd, c);
   }
 
  private:
-  void Add(int fd, uint32_t events) {
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.fd = fd;
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) Die("epoll_ctl");
-  }
-
-  void Accept() {
-    for (;;) {
-      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) {
-        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) {
-          if (errno == EAGAIN) return;
-          continue;
-        }
-        if (errno == EMFILE || errno == ENFILE) return;  // Retry on the next edge.
-        Die("accept4");
-      }
-      SetNoDelay(fd);
-      // Grows only when a new highest fd appears: allocation per connection, never per request.
-      if (static_cast<size_t>(fd) >= conns_.size()) conns_.resize(fd + 64);
-      conns_[fd] = Conn{};
-      conns_[fd].open = true;
-      // Both directions edge-triggered once: no epoll_ctl per request.
-      Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
-    }
-  }
-
   // Reads everything available, counts requests, answers them with one send. Closes on EOF.
-  void Read(int fd) {
-    Conn& c = conns_[fd];  // Stable: conns_ only grows in Accept.
+  void Read(int fd, Conn& c) {
     c.read_paused = false;
     for (;;) {
       const ssize_t n = recv(fd, buf_.data(), buf_.size(), 0);
@@ -176,7 +122,7 @@ class Shard {
         // round trip is needed.
         if (static_cast<size_t>(n) < buf_.size()) break;
         if (c.owed > kMaxOwedBytes) {  // Deep pipeline: answer before reading on.
-          if (!Flush(fd)) return;
+          if (!Flush(fd, c)) return;
           if (c.owed > 0) {  // The client is not reading; EPOLLOUT resumes us.
             c.read_paused = true;
             return;
@@ -189,12 +135,11 @@ class Shard {
       if (errno == EAGAIN) break;
       return Close(fd);
     }
-    if (c.owed > 0) Flush(fd);
+    if (c.owed > 0) Flush(fd, c);
   }
 
   // Sends owed response bytes until done or EAGAIN. Returns false if the connection closed.
-  bool Flush(int fd) {
-    Conn& c = conns_[fd];
+  bool Flush(int fd, Conn& c) {
     while (c.owed > 0) {
       const size_t len = std::min<uint64_t>(c.owed, batch_.bytes.size() - c.offset);
       const ssize_t n = send(fd, batch_.bytes.data() + c.offset, len, MSG_NOSIGNAL);
@@ -210,24 +155,8 @@ class Shard {
     return true;
   }
 
-  void Close(int fd) {
-    conns_[fd].open = false;
-    close(fd);  // Also leaves the epoll set.
-  }
-
-  void Shutdown() {
-    for (size_t fd = 0; fd < conns_.size(); ++fd) {
-      if (conns_[fd].open) Close(static_cast<int>(fd));
-    }
-    close(epfd_);
-  }
-
-  const int listen_fd_;
-  const int stop_fd_;
   const ResponseBatch& batch_;
   std::vector<char> buf_;
-  std::vector<Conn> conns_;
-  int epfd_ = -1;
 };
 
 }  // namespace
