@@ -51,17 +51,9 @@ struct RequestKey {
   }
 };
 
-// Timer state, used by the TIMER origin (kevent/internal/timer_origin.h) through the queue's
-// timer heap.
-struct TimerSlot {
-  int64_t deadline_ns = 0;  // CLOCK_MONOTONIC
-  int64_t period_ns = 0;
-  uint64_t seq = 0;  // arming order: ties on deadline fire oldest first
-  uint32_t heap_index = kNotArmed;
-  static constexpr uint32_t kNotArmed = UINT32_MAX;
-  bool armed() const { return heap_index != kNotArmed; }
-};
-
+// A Request is exactly two cache lines (static_assert below): a million queue-owned requests
+// are 128 MB of pool memory, and zeroing and touching that memory is much of what arming and
+// cancelling them costs. Hence the bit-fields, and the timer fields packed into holes.
 struct Request {
   explicit Request(const ukevent& u) : uk(u) { uk.ret_flags = 0; }
   Request(const Request&) = delete;
@@ -76,14 +68,21 @@ struct Request {
   // Positive errno once the origin broke the request (delivered as BROKEN|DONE, then removed).
   int32_t broken_errno = 0;
 
-  Queue* queue = nullptr;        // set while registered
-  bool queue_owned = false;      // allocated by Queue::Ctl: freed by the queue on removal
-  bool ready = false;            // on the queue's ready list
-  bool on_recheck_list = false;  // delivered level-triggered request, to re-check
-  bool recheck = false;          // readied by a level-triggered re-check: confirm before delivery
-  // The confirmation was done for this Dequeue already (batched), with result precheck_rc.
-  bool prechecked = false;
+  Queue* queue = nullptr;  // set while registered
+
+  // Timer state, used by the TIMER origin (kevent/internal/timer_origin.h) through the queue's
+  // timer heap: the entry's position in the heap, or kTimerNotArmed.
+  uint32_t timer_heap_index = kTimerNotArmed;
+  static constexpr uint32_t kTimerNotArmed = UINT32_MAX;
+  bool timer_armed() const { return timer_heap_index != kTimerNotArmed; }
+
   int16_t precheck_rc = 0;
+  bool queue_owned : 1 = false;      // allocated by Queue::Ctl: freed by the queue on removal
+  bool ready : 1 = false;            // on the queue's ready list
+  bool on_recheck_list : 1 = false;  // delivered level-triggered request, to re-check
+  bool recheck : 1 = false;  // readied by a level-triggered re-check: confirm before delivery
+  // The confirmation was done for this Dequeue already (batched), with result precheck_rc.
+  bool prechecked : 1 = false;
 
   // Queue's ready list, or its list of level-triggered requests to re-check.
   ListHook ready_hook;
@@ -91,8 +90,10 @@ struct Request {
   Storage* storage = nullptr;
   ListHook storage_hook;
 
-  TimerSlot timer;
+  // TIMER: the next expiry, CLOCK_MONOTONIC ns (the period is read from uk.id when needed).
+  int64_t timer_deadline_ns = 0;
 };
+static_assert(sizeof(Request) == 128, "keep Request at two cache lines (see above)");
 
 }  // namespace kev::kevent_internal
 

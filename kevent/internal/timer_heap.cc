@@ -6,7 +6,7 @@ namespace kev::kevent_internal {
 
 void TimerHeap::Place(const Entry& e, size_t i) {
   heap_[i] = e;
-  if (e.request != nullptr) e.request->timer.heap_index = static_cast<uint32_t>(i);
+  if (e.request != nullptr) e.request->timer_heap_index = static_cast<uint32_t>(i);
 }
 
 size_t TimerHeap::SiftUp(size_t i) {
@@ -40,10 +40,9 @@ void TimerHeap::SiftDown(size_t i) {
 }
 
 bool TimerHeap::Arm(Request* r) {
-  KEV_CHECK(!r->timer.armed());
-  KEV_CHECK(heap_.size() < TimerSlot::kNotArmed);
-  r->timer.seq = next_seq_++;
-  heap_.push_back(Entry{r->timer.deadline_ns, r->timer.seq, r});  // amortised growth only
+  KEV_CHECK(!r->timer_armed());
+  KEV_CHECK(heap_.size() < Request::kTimerNotArmed);
+  heap_.push_back(Entry{r->timer_deadline_ns, next_seq_++, r});  // amortised growth only
   ++live_;
   const bool earliest = SiftUp(heap_.size() - 1) == 0;
   earlier_armed_ |= earliest;
@@ -51,10 +50,10 @@ bool TimerHeap::Arm(Request* r) {
 }
 
 void TimerHeap::Cancel(Request* r) {
-  if (!r->timer.armed()) return;
-  const size_t i = r->timer.heap_index;
+  if (!r->timer_armed()) return;
+  const size_t i = r->timer_heap_index;
   KEV_CHECK(i < heap_.size() && heap_[i].request == r);
-  r->timer.heap_index = TimerSlot::kNotArmed;
+  r->timer_heap_index = Request::kTimerNotArmed;
   --live_;
   if (live_ == 0) {
     heap_.clear();  // every entry left is a tombstone (keeps the capacity)
@@ -84,7 +83,7 @@ void TimerHeap::Compact() {
     if (e.request != nullptr) heap_[n++] = e;
   }
   heap_.resize(n);
-  for (size_t i = 0; i < n; ++i) heap_[i].request->timer.heap_index = static_cast<uint32_t>(i);
+  for (size_t i = 0; i < n; ++i) heap_[i].request->timer_heap_index = static_cast<uint32_t>(i);
   // Floyd's bottom-up heapify.
   if (n > 1) {
     for (size_t i = (n - 2) / kArity + 1; i-- > 0;) SiftDown(i);
@@ -96,7 +95,7 @@ Request* TimerHeap::PopDue(int64_t now_ns) {
   while (!heap_.empty() && heap_[0].request == nullptr && heap_[0].deadline_ns <= now_ns) PopTop();
   if (heap_.empty() || heap_[0].deadline_ns > now_ns) return nullptr;
   Request* r = heap_[0].request;
-  r->timer.heap_index = TimerSlot::kNotArmed;
+  r->timer_heap_index = Request::kTimerNotArmed;
   --live_;
   PopTop();
   if (live_ == 0) heap_.clear();

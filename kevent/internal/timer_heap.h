@@ -2,7 +2,7 @@
 //
 // Each entry holds its deadline and arming sequence inline (sifting compares without touching
 // the requests) and a pointer to its request; a request remembers its entry's position
-// (TimerSlot::heap_index). Arm is O(log n) (O(1) for the common later-than-everything deadline);
+// (Request::timer_heap_index). Arm is O(log n) (O(1) for the common later-than-everything deadline);
 // Cancel is O(1): it only marks the entry cancelled (a tombstone) and unlinks the request, so the
 // request may be freed at once. Tombstones leave the heap when they reach the top (PopDue,
 // NextDeadline) or when they outnumber the armed timers (one O(n) rebuild, amortised O(1) per
@@ -11,7 +11,7 @@
 //
 // Example:
 //   TimerHeap heap;
-//   r.timer.deadline_ns = now + 1'000'000;
+//   r.timer_deadline_ns = now + 1'000'000;
 //   heap.Arm(&r);
 //   while (Request* due = heap.PopDue(NowNs())) { ... }
 //
@@ -33,7 +33,7 @@ class TimerHeap {
   TimerHeap(const TimerHeap&) = delete;
   TimerHeap& operator=(const TimerHeap&) = delete;
 
-  // Inserts r (not armed) with r->timer.deadline_ns already set. Returns true if r is now the
+  // Inserts r (not armed) with r->timer_deadline_ns already set. Returns true if r is now the
   // earliest entry (the caller's sleep may need shortening).
   bool Arm(Request* r);
   // Removes r if armed; no-op otherwise. r may be destroyed right after.

@@ -16,7 +16,7 @@ namespace {
 
 std::unique_ptr<Request> NewRequest(int64_t deadline) {
   auto r = std::make_unique<Request>(ukevent{});
-  r->timer.deadline_ns = deadline;
+  r->timer_deadline_ns = deadline;
   return r;
 }
 
@@ -35,7 +35,7 @@ TEST(TimerHeapTest, PopsInDeadlineOrderThenArmingOrder) {
   EXPECT_EQ(heap.PopDue(29), nullptr);
   EXPECT_EQ(heap.PopDue(30), a.get());
   EXPECT_TRUE(heap.empty());
-  EXPECT_FALSE(a->timer.armed());
+  EXPECT_FALSE(a->timer_armed());
 }
 
 TEST(TimerHeapTest, RandomArmCancelMatchesAReference) {
@@ -46,12 +46,12 @@ TEST(TimerHeapTest, RandomArmCancelMatchesAReference) {
   for (int i = 0; i < 2000; ++i) requests.push_back(NewRequest(0));
   for (int step = 0; step < 50000; ++step) {
     Request* r = requests[rng() % requests.size()].get();
-    if (r->timer.armed()) {
-      reference.erase({r->timer.deadline_ns, r});
+    if (r->timer_armed()) {
+      reference.erase({r->timer_deadline_ns, r});
       heap.Cancel(r);
     } else {
-      r->timer.deadline_ns = static_cast<int64_t>(rng()) * 4096 + step;
-      reference.insert({r->timer.deadline_ns, r});
+      r->timer_deadline_ns = static_cast<int64_t>(rng()) * 4096 + step;
+      reference.insert({r->timer_deadline_ns, r});
       heap.Arm(r);
     }
     ASSERT_EQ(heap.size(), reference.size());
@@ -78,7 +78,7 @@ TEST(TimerHeapTest, MillionArmedThenCancelledInRandomOrder) {
   for (int i = 0; i < kCount; ++i) requests.emplace_back(ukevent{});
   TimerHeap heap;
   for (Request& r : requests) {
-    r.timer.deadline_ns = rng();
+    r.timer_deadline_ns = rng();
     heap.Arm(&r);
   }
   std::vector<Request*> order;
@@ -101,13 +101,13 @@ TEST(TimerHeapTest, CancelledRequestsMayBeFreedWhileTheirEntriesRemain) {
     if (op < 4 || armed.empty()) {
       auto r = NewRequest(now + static_cast<int64_t>(rng() % 1000));
       heap.Arm(r.get());
-      reference.insert({r->timer.deadline_ns, r.get()});
+      reference.insert({r->timer_deadline_ns, r.get()});
       armed.push_back(std::move(r));
     } else if (op < 7) {
       const size_t i = rng() % armed.size();
       Request* r = armed[i].get();
-      if (r->timer.armed()) {
-        reference.erase({r->timer.deadline_ns, r});
+      if (r->timer_armed()) {
+        reference.erase({r->timer_deadline_ns, r});
         heap.Cancel(r);
       }
       std::swap(armed[i], armed.back());
@@ -116,11 +116,11 @@ TEST(TimerHeapTest, CancelledRequestsMayBeFreedWhileTheirEntriesRemain) {
       now += static_cast<int64_t>(rng() % 50);
       while (Request* r = heap.PopDue(now)) {
         ASSERT_FALSE(reference.empty());
-        ASSERT_LE(r->timer.deadline_ns, now);
+        ASSERT_LE(r->timer_deadline_ns, now);
         // Equal deadlines fire in arming order; the reference only orders by address there.
         auto it = reference.begin();
-        ASSERT_EQ(it->first, r->timer.deadline_ns);
-        ASSERT_EQ(reference.erase({r->timer.deadline_ns, r}), 1u);
+        ASSERT_EQ(it->first, r->timer_deadline_ns);
+        ASSERT_EQ(reference.erase({r->timer_deadline_ns, r}), 1u);
       }
       ASSERT_TRUE(reference.empty() || reference.begin()->first > now);
     }
