@@ -35,8 +35,9 @@ const CachedFile* FileCache::Lookup(int root_fd, std::string_view key) {
   const CachedFile& f = *it->file;
   const int64_t window = options_.revalidate_after.count();
   const int64_t now = window > 0 ? CoarseNowNs() : 0;
+  Lru& list = ListOf(*it);
   if (window > 0 && now - it->checked_ns < window) {
-    lru_.splice(lru_.begin(), lru_, it);  // checked recently: no syscall
+    list.splice(list.begin(), list, it);  // checked recently: no syscall
     ++hits_;
     return it->file.get();
   }
@@ -52,37 +53,44 @@ const CachedFile* FileCache::Lookup(int root_fd, std::string_view key) {
     return nullptr;
   }
   it->checked_ns = now;
-  lru_.splice(lru_.begin(), lru_, it);
+  list.splice(list.begin(), list, it);
   ++hits_;
   return it->file.get();
 }
 
 const CachedFile* FileCache::Insert(std::string_view key, std::unique_ptr<CachedFile> file) {
-  if (file == nullptr || !Eligible(file->content.size())) return nullptr;
+  if (file == nullptr) return nullptr;
+  const bool open_file = file->fd.valid();
+  if (open_file ? !KeepsFilesOpen() || !file->content.empty() : !Eligible(file->content.size())) {
+    return nullptr;
+  }
   if (auto found = map_.find(key); found != map_.end()) Erase(found->second);
   const uint64_t size = file->content.size();
-  while (bytes_ + size > options_.capacity_bytes && !lru_.empty()) {
-    Erase(std::prev(lru_.end()));
+  Lru& list = open_file ? fd_lru_ : lru_;
+  while (!list.empty() && (open_file ? list.size() >= options_.max_open_files
+                                     : bytes_ + size > options_.capacity_bytes)) {
+    Erase(std::prev(list.end()));
     ++evictions_;
   }
   // The filler stat'ed the file just now, which is a check.
   const int64_t now = options_.revalidate_after.count() > 0 ? CoarseNowNs() : 0;
-  lru_.push_front(Node{std::string(key), std::move(file), now});
-  map_.emplace(lru_.front().key, lru_.begin());
+  list.push_front(Node{std::string(key), std::move(file), now});
+  map_.emplace(list.front().key, list.begin());
   bytes_ += size;
-  return lru_.front().file.get();
+  return list.front().file.get();
 }
 
 void FileCache::Clear() {
   map_.clear();
   lru_.clear();
+  fd_lru_.clear();
   bytes_ = 0;
 }
 
 void FileCache::Erase(Lru::iterator it) {
   bytes_ -= it->file->content.size();
   map_.erase(std::string_view(it->key));
-  lru_.erase(it);
+  ListOf(*it).erase(it);
 }
 
 }  // namespace kev::httpd

@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <string>
+#include <utility>
 
 namespace kev::httpd {
 namespace {
@@ -130,6 +131,118 @@ TEST_F(FileCacheTest, BoundsAndLruEviction) {
   EXPECT_EQ(cache.entries(), 2u);
   cache.Clear();
   EXPECT_EQ(cache.bytes(), 0u);
+}
+
+// An open-file entry: content empty, the descriptor shared.
+std::unique_ptr<CachedFile> FdEntry(int dir_fd, const std::string& name) {
+  struct stat st;
+  EXPECT_EQ(fstatat(dir_fd, name.c_str(), &st, 0), 0);
+  auto f = std::make_unique<CachedFile>();
+  SetIdentity(st, f.get());
+  f->resolved = name;
+  const int fd = openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC);
+  EXPECT_GE(fd, 0);
+  f->fd = SharedFd::Adopt(fd);
+  return f;
+}
+
+bool IsOpen(int fd) { return fcntl(fd, F_GETFD) >= 0; }
+
+TEST_F(FileCacheTest, OpenFileEntriesHitWithoutReopening) {
+  FileCache cache({.capacity_bytes = 1000, .max_file_bytes = 2});
+  Write("big", "bigger than two bytes");
+  EXPECT_TRUE(cache.KeepsFilesOpen());
+  const CachedFile* f = cache.Insert("big", FdEntry(fd_, "big"));
+  ASSERT_NE(f, nullptr);
+  const int fd = f->fd.get();
+  const CachedFile* hit = cache.Lookup(fd_, "big");
+  ASSERT_NE(hit, nullptr);
+  EXPECT_EQ(hit->fd.get(), fd);
+  EXPECT_EQ(cache.open_files(), 1u);
+  EXPECT_EQ(cache.bytes(), 0u);  // descriptors do not count against capacity_bytes
+  // A rewrite is seen (without a window: at once), and the entry's descriptor is closed.
+  Write("big", "changed, and longer than before");
+  EXPECT_EQ(cache.Lookup(fd_, "big"), nullptr);
+  EXPECT_EQ(cache.open_files(), 0u);
+  EXPECT_FALSE(IsOpen(fd));
+}
+
+TEST_F(FileCacheTest, ReplacedFileIsSeenAfterTheWindow) {
+  FileCache cache({.capacity_bytes = 1000,
+                   .max_file_bytes = 2,
+                   .revalidate_after = std::chrono::milliseconds(1)});
+  Write("big", "old contents");
+  ASSERT_NE(cache.Insert("big", FdEntry(fd_, "big")), nullptr);
+  // Atomic replacement (same size, new inode): the old descriptor still reads the old file.
+  Write("new", "NEW contents");
+  ASSERT_EQ(rename((dir_ + "/new").c_str(), (dir_ + "/big").c_str()), 0);
+  usleep(50000);  // >> the window plus a coarse-clock tick
+  EXPECT_EQ(cache.Lookup(fd_, "big"), nullptr);
+  ASSERT_NE(cache.Insert("big", FdEntry(fd_, "big")), nullptr);
+  const CachedFile* f = cache.Lookup(fd_, "big");
+  ASSERT_NE(f, nullptr);
+  char buf[12];
+  ASSERT_EQ(pread(f->fd.get(), buf, sizeof(buf), 0), 12);
+  EXPECT_EQ(std::string(buf, 12), "NEW contents");
+}
+
+TEST_F(FileCacheTest, EvictionNeverClosesADescriptorStillInUse) {
+  FileCache cache({.capacity_bytes = 1000, .max_file_bytes = 2, .max_open_files = 2});
+  Write("a", "aaaa");
+  Write("b", "bbbb");
+  Write("c", "cccc");
+  Write("s", "s");  // small: a content entry, not bounded by max_open_files
+  ASSERT_NE(cache.Insert("s", Entry("s")), nullptr);
+  SharedFd in_use = cache.Insert("a", FdEntry(fd_, "a"))->fd;  // a response holds it
+  EXPECT_EQ(in_use.owners(), 2u);
+  ASSERT_NE(cache.Insert("b", FdEntry(fd_, "b")), nullptr);
+  ASSERT_NE(cache.Insert("c", FdEntry(fd_, "c")), nullptr);  // evicts a, the LRU file
+  EXPECT_EQ(cache.open_files(), 2u);
+  EXPECT_EQ(cache.evictions(), 1u);
+  EXPECT_EQ(cache.Lookup(fd_, "a"), nullptr);
+  EXPECT_NE(cache.Lookup(fd_, "s"), nullptr);  // content entries are not touched
+  // Evicted, but the response's share keeps the descriptor open and readable.
+  EXPECT_EQ(in_use.owners(), 1u);
+  char buf[4];
+  ASSERT_EQ(pread(in_use.get(), buf, sizeof(buf), 0), 4);
+  EXPECT_EQ(std::string(buf, 4), "aaaa");
+  const int fd = in_use.get();
+  in_use.Reset();  // the last owner closes it
+  EXPECT_FALSE(IsOpen(fd));
+  // Clear releases the rest.
+  const int b_fd = cache.Lookup(fd_, "b")->fd.get();
+  cache.Clear();
+  EXPECT_FALSE(IsOpen(b_fd));
+}
+
+TEST_F(FileCacheTest, NoOpenFilesWhenMaxOpenFilesIsZero) {
+  FileCache cache({.capacity_bytes = 1000, .max_file_bytes = 2, .max_open_files = 0});
+  Write("big", "bigger");
+  EXPECT_FALSE(cache.KeepsFilesOpen());
+  auto entry = FdEntry(fd_, "big");
+  SharedFd fd = entry->fd;
+  EXPECT_EQ(cache.Insert("big", std::move(entry)), nullptr);
+  EXPECT_EQ(fd.owners(), 1u);  // the refused entry let go of it
+}
+
+TEST(SharedFdTest, CopiesShareMovesTransfer) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  close(fds[1]);
+  SharedFd a = SharedFd::Adopt(fds[0]);
+  SharedFd b = a;
+  EXPECT_EQ(a.owners(), 2u);
+  SharedFd c = std::move(b);
+  EXPECT_FALSE(b.valid());  // NOLINT: moved-from is empty by contract
+  EXPECT_EQ(c.get(), fds[0]);
+  EXPECT_EQ(a.owners(), 2u);
+  a = c;  // same descriptor: still two owners
+  EXPECT_EQ(a.owners(), 2u);
+  a.Reset();
+  EXPECT_TRUE(IsOpen(fds[0]));
+  c.Reset();
+  EXPECT_FALSE(IsOpen(fds[0]));
+  EXPECT_EQ(c.get(), -1);
 }
 
 TEST_F(FileCacheTest, ZeroCapacityCachesNothing) {

@@ -305,9 +305,15 @@ void Handler::ServeFile(const RequestParser& req, UniqueFd fd, const struct stat
   const int64_t mtime_ns =
       static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   const std::string_view type = MimeTypeForPath(resolved);
-  if (cache_ != nullptr && cache_->Eligible(size)) {
-    auto f = std::make_unique<CachedFile>();
-    if (ReadAll(fd.get(), size, &f->content)) {
+  const bool by_content = cache_ != nullptr && cache_->Eligible(size);
+  SharedFd shared;  // the open file, when it goes into the cache as such
+  if (by_content || (cache_ != nullptr && cache_->KeepsFilesOpen())) {
+    auto f = std::make_unique<CachedFile>();  // once per cache fill, not per hit
+    if (by_content ? ReadAll(fd.get(), size, &f->content) : true) {
+      if (!by_content) {
+        shared = SharedFd::Adopt(fd.Release());
+        f->fd = shared;
+      }
       SetIdentity(st, f.get());
       f->resolved.assign(resolved);
       f->etag.assign(MakeETag(size, mtime_ns, st.st_ino).view());
@@ -324,6 +330,7 @@ void Handler::ServeFile(const RequestParser& req, UniqueFd fd, const struct stat
       if (const CachedFile* stored = cache_->Insert(key_, std::move(f))) {
         return ServeCached(req, *stored, out, plan);
       }
+      // Refused: served below from `shared` (or `fd`), which closes once the plan is done.
     }
   }
   const SmallString<64> etag = MakeETag(size, mtime_ns, st.st_ino);
@@ -352,7 +359,11 @@ void Handler::ServeFile(const RequestParser& req, UniqueFd fd, const struct stat
   AppendConnectionAndEnd(*plan, out);
   if (plan->head_only || status == 304 || length == 0) return;
   plan->body_bytes = length;
-  plan->file = std::move(fd);
+  if (shared.valid()) {
+    plan->file = std::move(shared);
+  } else {
+    plan->file = std::move(fd);
+  }
   plan->file_offset = first;
   plan->file_length = length;
 }
@@ -363,12 +374,20 @@ void Handler::ServeCached(const RequestParser& req, const CachedFile& f, std::st
   const int status = Evaluate(req, f.etag, MtimeSeconds(f.mtime_ns), f.size, &first, &length);
   plan->status = status;
   if (status == 200) {
-    // The hot path: pre-rendered head + Date + Connection + body, appended into one buffer.
+    // The hot path: pre-rendered head + Date + Connection + body, appended into one buffer
+    // (or, for an open-file entry, the body sent from its shared descriptor).
     out->append(f.head_200);
     out->append(DateLine(now_));
     AppendConnectionAndEnd(*plan, out);
     if (plan->head_only) return;
     plan->body_bytes = f.size;
+    if (f.fd.valid()) {
+      if (f.size == 0) return;
+      plan->file = f.fd;  // one more owner: an eviction meanwhile does not close it
+      plan->file_offset = 0;
+      plan->file_length = f.size;
+      return;
+    }
     out->append(f.content);
     return;
   }
@@ -391,6 +410,12 @@ void Handler::ServeCached(const RequestParser& req, const CachedFile& f, std::st
   AppendConnectionAndEnd(*plan, out);
   if (status != 206) return;  // 304
   plan->body_bytes = length;
+  if (f.fd.valid()) {
+    plan->file = f.fd;
+    plan->file_offset = first;
+    plan->file_length = length;
+    return;
+  }
   out->append(std::string_view(f.content).substr(first, length));
 }
 

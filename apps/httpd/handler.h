@@ -5,7 +5,9 @@
 // telling the connection what else to do (send a file range through the sendfile pipeline,
 // render a metrics page, close afterwards). Filesystem syscalls (openat2, fstat, and for a
 // cache fill a pread of at most FileCacheOptions::max_file_bytes) happen here, synchronously
-// on the shard: they hit the page cache for a served site, as nginx's do.
+// on the shard: they hit the page cache for a served site, as nginx's do. With a cache, a hit
+// makes none of them (at most one fstatat per revalidation window): small files come from
+// memory, bigger ones from a descriptor the cache keeps open (plan.file then shares it).
 //
 // Responses it produces (all with Date and Server; bodies of errors are tiny HTML pages):
 //   200 / 206 (single range) / 304 (If-None-Match, If-Modified-Since; If-Range honoured) for
@@ -41,37 +43,35 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "apps/httpd/file_cache.h"
 #include "apps/httpd/request_parser.h"
 
 namespace kev::httpd {
 
-// An owned file descriptor (closed on destruction). Move-only.
-class UniqueFd {
+// The file a response body is sent from: owned by the plan alone (a file opened for this
+// request) or shared with the file cache (SharedFd; the cache may drop the entry meanwhile, the
+// descriptor stays open until the plan lets go). Move-only.
+class FileRef {
  public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(o.Release()) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) Reset(o.Release());
-    return *this;
-  }
-  ~UniqueFd() { Reset(); }
-  bool valid() const { return fd_ >= 0; }
-  int get() const { return fd_; }
-  int Release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void Reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
+  FileRef() = default;
+  FileRef(UniqueFd fd) : owned_(std::move(fd)) {}    // NOLINT: implicit, as a plain fd would be
+  FileRef(SharedFd fd) : shared_(std::move(fd)) {}   // NOLINT
+  FileRef(FileRef&&) noexcept = default;
+  FileRef& operator=(FileRef&&) noexcept = default;
+
+  bool valid() const { return owned_.valid() || shared_.valid(); }
+  int get() const { return owned_.valid() ? owned_.get() : shared_.get(); }
+  // Closes an owned descriptor; releases a shared one.
+  void Reset() {
+    owned_.Reset();
+    shared_.Reset();
   }
 
  private:
-  int fd_ = -1;
+  UniqueFd owned_;
+  SharedFd shared_;
 };
 
 // Built-in pages the connection renders itself (they need data from every shard).
@@ -90,8 +90,9 @@ struct ResponsePlan {
   // metrics. 0 for HEAD and 304.
   uint64_t body_bytes = 0;
   // Set when the body must be sent from a file after the buffered head: `file_length` bytes
-  // at `file_offset`. The plan owns the fd.
-  UniqueFd file;
+  // at `file_offset`. The plan owns the fd, or one share of a cached one: keep the plan (or
+  // move `file` out) until the transfer ends, then Reset() it.
+  FileRef file;
   uint64_t file_offset = 0;
   uint64_t file_length = 0;
   // Set for built-in pages: nothing was appended; render the page and call AppendPage().

@@ -167,6 +167,40 @@ TEST_P(HandlerTest, LargeFilesGoThroughTheFilePlan) {
   EXPECT_EQ(range.FileBody(), "zQz");
 }
 
+TEST_P(HandlerTest, LargeFileHitsShareTheOpenFileAndSeeReplacements) {
+  std::string big(5000, 'z');
+  WriteFile(root_ + "/big.bin", big);
+  Result first = Get11("/big.bin");
+  Result second = Get11("/big.bin");
+  ASSERT_TRUE(first.plan.file.valid());
+  ASSERT_TRUE(second.plan.file.valid());
+  EXPECT_EQ(second.plan.cache_hit, GetParam());
+  // With the cache both responses send from the one descriptor it keeps open (no open per
+  // request); without it each has its own.
+  EXPECT_EQ(first.plan.file.get() == second.plan.file.get(), GetParam());
+  EXPECT_EQ(second.out, first.out);  // same head either way
+  EXPECT_EQ(second.FileBody(), big);
+  EXPECT_EQ(Get11("/big.bin", "", "HEAD").plan.file.valid(), false);
+  // Replaced on disk (a new inode of the same size): the next request sees it (the test's
+  // cache has no validity window), while a response already planned keeps the old file.
+  std::string fresh(5000, 'y');
+  WriteFile(root_ + "/big.new", fresh);
+  ASSERT_EQ(rename((root_ + "/big.new").c_str(), (root_ + "/big.bin").c_str()), 0);
+  Result third = Get11("/big.bin");
+  EXPECT_FALSE(third.plan.cache_hit);
+  EXPECT_EQ(third.FileBody(), fresh);
+  EXPECT_EQ(second.FileBody(), big);
+  // Ranges and conditionals from the open-file entry.
+  Result range = Get11("/big.bin", "Range: bytes=10-19\r\n");
+  EXPECT_EQ(range.plan.status, 206);
+  EXPECT_EQ(range.FileBody(), std::string(10, 'y'));
+  const size_t at = third.out.find("ETag: ") + 6;
+  const std::string etag = third.out.substr(at, third.out.find("\r\n", at) - at);
+  Result inm = Get11("/big.bin", "If-None-Match: " + etag + "\r\n");
+  EXPECT_EQ(inm.plan.status, 304);
+  EXPECT_FALSE(inm.plan.file.valid());
+}
+
 TEST_P(HandlerTest, ConditionalRequests) {
   Result r = Get11("/hello.txt");
   const size_t at = r.out.find("ETag: ") + 6;
