@@ -2,6 +2,9 @@
 
 #include <cerrno>
 #include <memory>
+#include <span>
+#include <string>
+#include <string_view>
 #include <system_error>
 
 #include "aio/internal/sendfile_engine.h"
@@ -27,7 +30,9 @@ class ConnectionSendFile final : public net::internal::ConnectionExtension {
  public:
   // Begins after the bytes written before it are sent. Holds a reference on the state for the
   // transfer (the engine's operations point into the state's socket).
-  Future<size_t> Start(ConnectionState* state, int file_fd, off_t offset, size_t count) {
+  Future<size_t> Start(ConnectionState* state, std::string_view head, int file_fd, off_t offset,
+                       size_t count) {
+    head_.assign(head);  // the caller's bytes may go away before the flush below resolves
     state_ = state;
     state_->AddRef();
     aborted_ = false;
@@ -41,8 +46,8 @@ class ConnectionSendFile final : public net::internal::ConnectionExtension {
             return;
           }
           if (aborted_ || state_->closed()) return Complete(Error(ECANCELED), 0);
-          engine_.Start(state_->poller(), state_->fd(), file_fd, offset, count, {}, &OnDone, this,
-                        /*inline_ok=*/true);
+          engine_.Start(state_->poller(), state_->fd(), file_fd, offset, count,
+                        std::as_bytes(std::span(head_)), &OnDone, this, /*inline_ok=*/true);
         });
     return result;
   }
@@ -60,7 +65,8 @@ class ConnectionSendFile final : public net::internal::ConnectionExtension {
     if (result < 0) {
       self->Complete(Error(static_cast<int>(-result)), static_cast<int>(-result));
     } else {
-      self->Complete(nullptr, 0, static_cast<size_t>(result));
+      // The engine counts the head too; the future promises file bytes.
+      self->Complete(nullptr, 0, static_cast<size_t>(result) - self->head_.size());
     }
   }
 
@@ -78,6 +84,7 @@ class ConnectionSendFile final : public net::internal::ConnectionExtension {
   }
 
   ConnectionState* state_ = nullptr;
+  std::string head_;  // capacity reused by the connection's next transfers
   bool aborted_ = false;
   Promise<size_t> promise_;
   internal::SendFileEngine engine_;
@@ -86,19 +93,28 @@ class ConnectionSendFile final : public net::internal::ConnectionExtension {
 }  // namespace
 
 Future<size_t> SendFile(net::Connection& connection, int file_fd, off_t offset, size_t count) {
+  return SendFile(connection, std::string_view(), file_fd, offset, count);
+}
+
+Future<size_t> SendFile(net::Connection& connection, std::string_view head, int file_fd,
+                        off_t offset, size_t count) {
   ConnectionState* state = connection.state_for_internal_use();
   if (state == nullptr || state->closed()) {
     return MakeExceptionFuture<size_t>(Error(state == nullptr ? EBADF : ECANCELED));
   }
   if (file_fd < 0 || offset < 0)
     return MakeExceptionFuture<size_t>(Error(file_fd < 0 ? EBADF : EINVAL));
-  if (count == 0) return MakeReadyFuture<size_t>(0);
+  if (count == 0) {
+    if (head.empty()) return MakeReadyFuture<size_t>(0);
+    // Nothing to coalesce the head with: it is an ordinary write.
+    return connection.Write(head).Then([] { return size_t{0}; });
+  }
   net::internal::IgnoreSigpipeOnce();
   std::unique_ptr<net::internal::ConnectionExtension>& slot = state->extension_slot();
   if (slot == nullptr) slot = std::make_unique<ConnectionSendFile>();  // once per connection
   auto* transfer = static_cast<ConnectionSendFile*>(slot.get());
   KEV_CHECK_MSG(!transfer->busy(), "kev::aio::SendFile: one transfer per connection at a time");
-  return transfer->Start(state, file_fd, offset, count);
+  return transfer->Start(state, head, file_fd, offset, count);
 }
 
 }  // namespace kev::aio

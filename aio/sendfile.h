@@ -9,6 +9,8 @@
 //
 //   co_await conn.Write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");  // buffered
 //   size_t sent = co_await kev::aio::SendFile(conn, file, 0, 1000);        // headers go first
+//   // Or, cheaper (the head rides in the file's first packets, no separate send):
+//   sent = co_await kev::aio::SendFile(conn, head, file.fd(), 0, 1000);
 //
 // Ordering: bytes written with Connection::Write before the call are sent first; bytes written
 // during the transfer are held and sent after it.
@@ -30,6 +32,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <string_view>
 
 #include "aio/file.h"
 #include "net/connection.h"
@@ -45,6 +48,18 @@ inline Future<size_t> SendFile(net::Connection& connection, const File& file, of
                                size_t count) {
   return SendFile(connection, file.fd(), offset, count);
 }
+
+// Sends `head` (e.g. a response head) and then `count` bytes of `file_fd` from `offset`: the
+// same bytes as `co_await connection.Write(head)` followed by SendFile(connection, file_fd,
+// offset, count), but cheaper. The head is not queued as a write of its own (on io_uring that
+// is a send operation and a loop turn before the file may start); it goes out with one inline
+// send(2) flagged MSG_MORE, so it shares TCP segments with the file's first bytes, and
+// sendfile(2) follows in the same call when the socket has room. `head` is copied before the
+// call returns. Ordering, errors and the one-transfer rule are those of SendFile. Resolves
+// with `count` (the file bytes; the head is not counted). With `count` == 0 it is just
+// Write(head).
+Future<size_t> SendFile(net::Connection& connection, std::string_view head, int file_fd,
+                        off_t offset, size_t count);
 
 }  // namespace kev::aio
 

@@ -135,6 +135,77 @@ TEST_P(SendFileTest, WritesDuringTheTransferGoAfterIt) {
   EXPECT_TRUE(loop_.Run(std::move(received)) == "before|" + Expected(10, 500000) + "|after");
 }
 
+// SendFile with a head: the head is copied at the call, goes out before the file (after any
+// earlier writes), and the result counts file bytes only.
+Future<size_t> ServeRangesWithHeads(Connection* c, int fd, std::vector<Range> ranges) {
+  size_t total = 0;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    std::string head = "<" + std::to_string(i) + ">";
+    Future<size_t> sent = SendFile(*c, head, fd, ranges[i].offset, ranges[i].count);
+    head.assign(head.size(), '#');  // copied by the call
+    total += co_await std::move(sent);
+  }
+  co_await c->Write("END");
+  co_await c->Flush();
+  co_await c->ShutdownOutput();
+  co_return total;
+}
+
+TEST_P(SendFileTest, HeadThenFileByteForByte) {
+  constexpr size_t kSize = 3 << 20;
+  TempFile file(kSize);
+  Connect();
+  // Zero-length ranges are plain writes of the head; the big range outruns the socket buffer,
+  // so the head and then the file resume from POLLOUT.
+  std::vector<Range> ranges = {{0, 1}, {5, 0}, {4095, 65536}, {0, kSize}, {kSize - 7, 7}};
+  std::string expected = "first|";
+  size_t total = 0;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    expected += "<" + std::to_string(i) + ">" + Expected(ranges[i].offset, ranges[i].count);
+    total += ranges[i].count;
+  }
+  expected += "END";
+  Future<std::string> received = ReadToEnd(&client_);
+  loop_.Run(server_.Write("first|"));  // still unsent when the first SendFile starts
+  EXPECT_EQ(loop_.Run(ServeRangesWithHeads(&server_, file.fd(), ranges)), total);
+  std::string got = loop_.Run(std::move(received));
+  ASSERT_EQ(got.size(), expected.size());
+  EXPECT_TRUE(got == expected);
+}
+
+TEST_P(SendFileTest, HeadWhileTheSocketIsFullWaitsForRoom) {
+  TempFile file(1 << 20);
+  net::SocketOptions small;
+  small.receive_buffer_size = 64 * 1024;
+  small.send_buffer_size = 64 * 1024;
+  Connect(small, small);
+  Future<size_t> first = SendFile(server_, file.fd(), 0, 1 << 20);  // fills the buffers
+  TurnUntilStalled(first);
+  ASSERT_FALSE(first.Available());
+  Future<std::string> received = ReadToEnd(&client_);
+  EXPECT_EQ(loop_.Run(std::move(first)), 1u << 20);
+  EXPECT_EQ(loop_.Run(SendFile(server_, "HEAD|", file.fd(), 100, 200000)), 200000u);
+  loop_.Run(server_.ShutdownOutput());
+  EXPECT_TRUE(loop_.Run(std::move(received)) ==
+              Expected(0, 1 << 20) + "HEAD|" + Expected(100, 200000));
+}
+
+TEST_P(SendFileTest, HeadToAVanishedPeerFails) {
+  TempFile file(1 << 20);
+  Connect();
+  linger reset{1, 0};
+  setsockopt(client_.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  loop_.Run(client_.Close());
+  loop_.TurnUntilIdle();
+  try {
+    // The RST may arrive after a first send: a large file makes sure one syscall fails.
+    loop_.Run(SendFile(server_, "HTTP/1.1 200 OK\r\n\r\n", file.fd(), 0, 1 << 20));
+    ADD_FAILURE() << "transfer to a vanished peer succeeded";
+  } catch (const std::system_error& e) {
+    EXPECT_TRUE(e.code().value() == EPIPE || e.code().value() == ECONNRESET) << e.what();
+  }
+}
+
 TEST_P(SendFileTest, PeerClosingMidTransferFails) {
   TempFile file(16 << 20);
   net::SocketOptions small;

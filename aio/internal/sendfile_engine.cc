@@ -115,7 +115,19 @@ void SendFileEngine::Start(Poller& poller, int sock, int file, off_t offset, siz
     phase_ = Phase::kFailLater;
     return poller_->Timeout(std::chrono::nanoseconds(0), this);
   }
-  if (!header_.empty()) return SendHeader();
+  if (!header_.empty() && inline_ok_ && !splice_) {
+    // Direct syscall, like TrySendfile: a response head usually fits the socket buffer, and
+    // MSG_MORE holds it back so that it leaves in the same segments as the first file bytes
+    // (one packet and one wake-up of the reader fewer per response; nginx gets the same from
+    // TCP_CORK at the price of two setsockopt calls).
+    ssize_t n = ::send(sock_, header_.data(), header_.size(), HeaderFlags() | MSG_DONTWAIT);
+    if (n < 0 && errno != EAGAIN && errno != EINTR) return Finish(-errno);
+    if (n > 0) {
+      header_sent_ = static_cast<size_t>(n);
+      sent_ = static_cast<uint64_t>(n);
+    }
+  }
+  if (header_sent_ < header_.size()) return SendHeader();
   if (!splice_ && remaining_ > 0 && inline_ok_) return TrySendfile();
   if (!splice_ || remaining_ == 0) return WaitWritable();  // completes from the poller
   Fill();
@@ -138,8 +150,8 @@ void SendFileEngine::Next() noexcept {
 
 void SendFileEngine::SendHeader() noexcept {
   phase_ = Phase::kHeader;
-  poller_->Send(sock_, {header_.data() + header_sent_, header_.size() - header_sent_}, MSG_NOSIGNAL,
-                this);
+  poller_->Send(sock_, {header_.data() + header_sent_, header_.size() - header_sent_},
+                HeaderFlags(), this);
 }
 
 void SendFileEngine::Fill() noexcept {

@@ -4,7 +4,7 @@
 // A SendFileEngine moves `count` bytes of a file, from `offset`, to a stream socket, optionally
 // preceded by a header, as a chain of poller operations with exactly one in flight at a time:
 //
-//   header:   Send(sock, header)                            (C aio_sendfile_path only)
+//   header:   Send(sock, header, MSG_MORE), inline send(2) first when inline_ok
 //   sendfile: sendfile(2) until EAGAIN, then PollAdd(sock, POLLOUT), repeated   (Mode::kAuto)
 //   splice:   Splice(file@off -> pipe) then Splice(pipe -> sock), repeated   (Mode::kSplice)
 //
@@ -31,6 +31,7 @@
 #ifndef KEV_AIO_INTERNAL_SENDFILE_ENGINE_H_
 #define KEV_AIO_INTERNAL_SENDFILE_ENGINE_H_
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -63,7 +64,8 @@ class SendFileEngine final : public IoCompletion {
   SendFileEngine& operator=(const SendFileEngine&) = delete;
 
   // Starts a transfer. `header` is copied. With `inline_ok`, work that can be done at once
-  // (sendfile mode) is done inside Start, and `done` may run before Start returns; without it
+  // (sendfile mode: the header's send(2) and sendfile(2) until EAGAIN) is done inside Start,
+  // and `done` may run before Start returns; without it
   // `done` always runs from a poller completion (what the C API needs: no re-entry into the
   // queue from inside aio_sendfile).
   void Start(Poller& poller, int sock, int file, off_t offset, size_t count,
@@ -91,6 +93,9 @@ class SendFileEngine final : public IoCompletion {
 
   void Next() noexcept;  // submits the next operation, or finishes
   void SendHeader() noexcept;
+  // MSG_MORE while file bytes follow: the header then shares segments with the file's first
+  // bytes, and the transfer's last sendfile/splice (without MORE) pushes everything out.
+  int HeaderFlags() const noexcept { return MSG_NOSIGNAL | (remaining_ > 0 ? MSG_MORE : 0); }
   void Fill() noexcept;
   void Drain() noexcept;
   void WaitWritable() noexcept;
