@@ -6,13 +6,18 @@ tests may run in parallel with others. Nothing here touches the network beyond l
 
 import os
 import re
-import select
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
+
+try:
+    from tests.testing import server_process
+except ImportError:  # Run by hand from the repository: put its root on the path.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    from tests.testing import server_process
+from tests.testing.server_process import ServerProcess, runfiles_dir, tmp_dir
 
 HTTPD_READY = re.compile(rb"kev httpd serving .* at http://([^/]+):(\d+)/ on (\d+) shards?")
 ECHO_READY = re.compile(rb"kev echo listening on ([^:]+):(\d+)")
@@ -37,14 +42,7 @@ def strip_args():
 
 
 def backend():
-    return arg("backend", os.environ.get("KEV_BACKEND", "io_uring"))
-
-
-def runfiles_dir():
-    for var in ("RUNFILES_DIR", "TEST_SRCDIR"):
-        if os.environ.get(var):
-            return os.environ[var]
-    return os.path.abspath(sys.argv[0] + ".runfiles")
+    return server_process.backend(_ARGS)
 
 
 def binary(rel):
@@ -77,10 +75,6 @@ def scale(path):
     return {"": 1.0, "asan": 0.3, "tsan": 0.2}[sanitizer(path)]
 
 
-def tmp_dir():
-    return os.environ.get("TEST_TMPDIR", "/tmp")
-
-
 def make_site(root):
     """Files of several sizes: small ones come from httpd's cache, the big one goes through the
     sendfile pipeline (splice, short transfers). Returns {url path: bytes}."""
@@ -96,45 +90,13 @@ def make_site(root):
     return files
 
 
-class Server:
-    """A running kev server process (httpd or echo_server)."""
+class Server(ServerProcess):
+    """A running kev server process (httpd or echo_server), with its fds and usage at hand."""
 
     def __init__(self, args, ready_re, env=None, preexec_fn=None, timeout=30):
-        child_env = dict(os.environ)
-        child_env.setdefault("RUNFILES_DIR", runfiles_dir())
-        child_env.pop("KEV_FAULTS", None)
-        child_env.update(env or {})
-        self.args = args
-        self.stderr_path = os.path.join(tmp_dir(), "server-%d-%d.stderr" % (os.getpid(), id(self)))
-        self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     env=child_env, preexec_fn=preexec_fn)
-        line = self._read_line(timeout)
-        m = ready_re.search(line)
-        if not m:
-            self.kill()
-            raise AssertionError("server did not start: %r\nstderr: %s" % (line, self.stderr()))
+        super().__init__(args, ready_re, env=env, preexec_fn=preexec_fn, timeout=timeout)
         self.host = "127.0.0.1"
-        self.port = int(m.group(2))
-        self.pid = self.proc.pid
-
-    def _read_line(self, timeout):
-        deadline = time.monotonic() + timeout
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in buf and time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    break
-                buf += chunk
-            elif self.proc.poll() is not None:
-                break
-        return buf
-
-    def alive(self):
-        return self.proc.poll() is None
+        self.port = int(self.ready.group(2))
 
     def fd_count(self):
         return len(os.listdir("/proc/%d/fd" % self.pid))
@@ -184,38 +146,6 @@ class Server:
             if time.monotonic() > deadline:
                 return kinds
             time.sleep(0.1)
-
-    def stop(self, sig=signal.SIGTERM, timeout=60):
-        """Signals the server; returns its exit status (raises if it does not exit)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError("server did not exit within %ss of signal %d; stderr: %s" %
-                                 (timeout, sig, self.stderr()[-3000:]))
-        self._close()
-        return code
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._close()
-
-    def _close(self):
-        if self.proc.stdout and not self.proc.stdout.closed:
-            self.proc.stdout.close()
-        if not self._stderr.closed:
-            self._stderr.close()
-
-    def stderr(self):
-        try:
-            with open(self.stderr_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
 
 
 def start_httpd(root, smp=2, env=None, flags=(), preexec_fn=None):

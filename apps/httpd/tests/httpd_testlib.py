@@ -7,31 +7,19 @@ Nothing here talks to the network beyond 127.0.0.1, and every server is started 
 import os
 import re
 import resource
-import select
 import signal
 import socket
 import struct
-import subprocess
 import sys
-import time
 import zlib
 
+try:
+    from tests.testing.server_process import ServerProcess, backend, runfiles_dir, tmp_dir
+except ImportError:  # Run by hand from the repository: put its root on the path.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
+    from tests.testing.server_process import ServerProcess, backend, runfiles_dir, tmp_dir
+
 READY_RE = re.compile(rb"kev httpd serving (.*) at http://([^/]+):(\d+)/ on (\d+) shards?")
-
-
-def backend():
-    """The --backend the test target was declared with (default: io_uring)."""
-    for arg in sys.argv[1:]:
-        if arg.startswith("--backend="):
-            return arg.split("=", 1)[1]
-    return os.environ.get("KEV_BACKEND", "io_uring")
-
-
-def runfiles_dir():
-    for var in ("RUNFILES_DIR", "TEST_SRCDIR"):
-        if os.environ.get(var):
-            return os.environ[var]
-    return os.path.abspath(__file__ + ".runfiles")
 
 
 def binary_path():
@@ -45,10 +33,6 @@ def binary_path():
     return os.path.join(here, "..", "..", "..", "bazel-bin", "apps", "httpd", "httpd")
 
 
-def tmp_dir():
-    return os.environ.get("TEST_TMPDIR", "/tmp")
-
-
 def raise_nofile(want):
     """Raises RLIMIT_NOFILE towards `want` (children inherit it). Returns the new soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -58,46 +42,18 @@ def raise_nofile(want):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-class Server:
-    """A running httpd. `flags` are extra command-line flags."""
+class Server(ServerProcess):
+    """A running httpd on an ephemeral port. `flags` are extra command-line flags."""
 
     def __init__(self, *flags, root=None, smp=2, env=None):
         args = [binary_path(), "--port=0", "--backend=" + backend(), "--smp=%d" % smp]
         if root is not None:
             args.append("--root=" + root)
-        args += list(flags)
-        child_env = dict(os.environ)
-        child_env.setdefault("RUNFILES_DIR", runfiles_dir())
-        child_env.update(env or {})
-        self.args = args
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=child_env)
-        self.stderr_chunks = []
-        line = self._read_ready_line(timeout=20)
-        m = READY_RE.search(line)
-        if not m:
-            self.kill()
-            raise AssertionError("httpd did not start: %r\nstderr: %s" %
-                                 (line, self.stderr()))
-        self.root = m.group(1).decode()
+        super().__init__(args + list(flags), READY_RE, env=env, timeout=20)
+        self.root = self.ready.group(1).decode()
         self.host = "127.0.0.1"
-        self.port = int(m.group(3))
-        self.shards = int(m.group(4))
-
-    def _read_ready_line(self, timeout):
-        deadline = time.monotonic() + timeout
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in buf and time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    break
-                buf += chunk
-            elif self.proc.poll() is not None:
-                break
-        return buf
+        self.port = int(self.ready.group(3))
+        self.shards = int(self.ready.group(4))
 
     def url(self, path="/"):
         return "http://%s:%d%s" % (self.host, self.port, path)
@@ -107,40 +63,9 @@ class Server:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return s
 
-    def stderr(self):
-        if getattr(self, "stderr_text", None) is not None:
-            return self.stderr_text
-        try:
-            return self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
-        except Exception:  # pylint: disable=broad-except
-            return ""
-
-    def send_signal(self, sig):
-        self.proc.send_signal(sig)
-
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Signals the server and returns its exit code (killing it after `timeout`)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout=timeout)
-            self.stderr_text = self.stderr()
-            self.close_pipes()
-            return code
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError("httpd did not exit within %ss of signal %d" % (timeout, sig))
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.close_pipes()
-
-    def close_pipes(self):
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None and not pipe.closed:
-                pipe.close()
+        return super().stop(sig, timeout)
 
 
 # ---- Raw HTTP ----
