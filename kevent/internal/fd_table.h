@@ -1,29 +1,38 @@
 // kevent/internal/fd_table.h: the common machinery of the readiness origins over file
-// descriptors (SOCKET, PIPE, POLL): one Storage per watched fd, one multishot poll per Storage.
+// descriptors (SOCKET, PIPE, POLL): one Storage per watched fd, all of them in one private
+// edge-triggered epoll set per origin.
 //
 // Per queue, each watched fd has one FdStorage shared by every request of that queue for the fd
-// (several queues watching one fd have one storage each, on their own pollers). The storage
-// keeps one multishot PollAdd on the queue's Poller whose mask covers the requests that are
-// waiting for activity ("hungry": attached, not ready, not awaiting a re-check, not an ET request
-// watched by the edge-triggered set below). A report readies the first hungry request
-// it satisfies, plus every hungry KEVENT_REQ_WAKEUP_ALL one (Storage::Ready's rule); bits held by
-// a ready non-WAKEUP_ALL request are left out of the mask, so one activity is not handed to a
-// second request at the next Wait. A report that readies nobody cancels the poll (a
-// level-triggered poll would otherwise report the same condition at every Wait and spin); it is
-// re-added when a request becomes hungry again (Origin::Rearm).
+// (several queues watching one fd have one storage each). The origin keeps a private epoll set
+// (made at the first request) in which every watched fd is registered with EPOLLET and the union
+// of its requests' poll bits; the set itself is watched through the queue's Poller with a
+// ReadableWatch, so one Poller report, however many fds changed, is drained by epoll_wait.
+// Why one epoll set and not one Poller poll per fd: a write into a watched pipe then costs the
+// kernel an epoll callback (as for a plain epoll user), not an io_uring task-work run per write,
+// and a burst of reports is one epoll_wait instead of a CQE and a re-check each.
 //
-// KEVENT_REQ_ET requests are not in that poll: their fds go into a private EPOLLET epoll set
-// (one per origin, made at the first ET request) watched through the Poller, so each new
-// activity is reported once whether or not the earlier data was read.
+// Level-triggered requests (the default) on an edge-triggered registration: the queue re-checks
+// every delivered level-triggered request (Check, below) and puts it back in the ready list
+// while its condition holds, and a request that was not hungry when an edge came (ready, or
+// awaiting its re-check) is confirmed by the queue before it is delivered. So an edge is only
+// needed for a hungry request, and every activity after its last check is an edge. One report
+// readies the first hungry request it satisfies plus every hungry KEVENT_REQ_WAKEUP_ALL one
+// (Storage::Ready's rule); a hungry request passed over because another holds those bits is
+// remembered (`shadowed`), and when a holder lets go the registration is re-polled
+// (EPOLL_CTL_MOD), which reports a condition that still holds. Edge-triggered (KEVENT_REQ_ET)
+// requests take the same reports, once per activity, judged apart from the level-triggered ones.
 //
 // Check(r) is one poll(2) with a zero timeout on the fd. The queue batches the level-triggered
 // re-checks after a delivery, and the confirmations of re-readied events before one, through
-// CheckMany: one poll(2) over all their fds per batch, not one per event. Reports from the
-// Poller are evaluated from their revents without a syscall.
+// CheckMany: one poll(2) over all their fds per batch, not one per event. Reports are evaluated
+// from the revents epoll_wait returns, without another syscall.
 //
-// Closed fds: a report of POLLNVAL, a poll that fails (-EBADF), a Check that sees POLLNVAL, or the
-// sweep in BeforeWait (fstat of up to kSweepPerWait storages per wait, round robin; it also
-// catches an fd number reused for another file) marks the fd's requests BROKEN|DONE with EBADF.
+// Closed fds: a POLLNVAL (from a Check), or the sweep in BeforeWait (fstat of up to
+// kSweepPerWait storages per wait, round robin; it also catches an fd number reused for another
+// file) marks the fd's requests BROKEN|DONE with EBADF. epoll forgets a closed file by itself;
+// reports carry the storage's generation so a report about an earlier file is dropped.
+// Files epoll refuses (regular files, EPERM) never change readiness: their requests live on
+// Check alone.
 //
 // Example (a subclass):
 //   class PipeOrigin final : public FdOrigin {
@@ -45,7 +54,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "kevent/internal/origin.h"
 #include "kevent/internal/readable_watch.h"
 
@@ -57,8 +65,8 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
   static constexpr size_t kSweepPerWait = 8;
 
   explicit FdOrigin(OriginContext& context);
-  // Storages with a poll still in flight are orphaned: they delete themselves at their final
-  // completion (the Poller must outlive the queue).
+  // Every request must have been dequeued. Releases the epoll set's watch (which may outlive
+  // the origin until its Poller delivers its final completion).
   ~FdOrigin() override;
 
   int Enqueue(Request& r) final;
@@ -70,7 +78,7 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
   void BeforeWait() final;
   bool level_triggered() const final { return true; }
 
-  // Watched fds (storages alive, including those waiting for a cancelled poll to finish).
+  // Watched fds (storages alive).
   size_t watched_fds() const { return table_.size(); }
 
  protected:
@@ -86,20 +94,21 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
   class FdStorage;
 
   FdStorage* StorageOf(const Request& r) const;
-  // Brings s's poll up to date with its requests; may delete s (idle, no requests).
+  // Erases s if no request uses it any more; otherwise widens its registration if needed.
   void Sync(FdStorage* s);
   void Erase(FdStorage* s);
-  // Breaks every request of s with EBADF.
+  // Breaks every request of s with `err`.
   void BreakAll(FdStorage* s, int err);
-  // A completion of s's poll (inside Poller::Wait).
-  void OnReport(FdStorage* s, int32_t result, uint32_t flags);
-  // Readies the requests `revents` satisfies among the level-triggered ones (edge == false) or
-  // the ET ones (edge == true); true if any became ready.
-  bool Dispatch(FdStorage* s, uint32_t revents, bool edge);
-  // Brings s's registration in the edge-triggered set up to date with its ET requests. Returns
-  // true if it (re-)registered: the kernel then reports a condition that already holds.
-  bool UpdateEdge(FdStorage* s);
-  // The edge-triggered set is readable (ReadableWatch::Listener).
+  // Readies the requests `revents` satisfies; `skip_edge`: leave the ET ones out (the report
+  // is the one a fresh registration makes of a condition Enqueue already delivered).
+  void Dispatch(FdStorage* s, uint32_t revents, bool skip_edge);
+  // Brings s's registration up to the union of its requests' bits (never narrower while it has
+  // requests: a narrowing MOD would report a held condition again). `force`: MOD even when the
+  // mask is unchanged, so the kernel re-polls and reports a condition that holds. Returns 1 if
+  // it (re-)registered, 0 if there was nothing to do (or epoll refuses the file), or a negative
+  // errno (the set could not be made, or the fd not registered).
+  int UpdateRegistration(FdStorage* s, bool force);
+  // The epoll set is readable (ReadableWatch::Listener).
   void OnReadable() override;
 
   OriginContext& context_;
@@ -107,11 +116,8 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
   std::vector<FdStorage*> sweep_;  // every storage, for the round-robin closed-fd sweep
   size_t sweep_next_ = 0;
   uint32_t generations_ = 0;
-  // KEVENT_REQ_ET requests: their fds are in a private EPOLLET epoll set (created at the first
-  // one), which is watched through the Poller like any fd. The kernel then reports each new
-  // activity (new data, new room), drained or not, on both backends.
-  int edge_epfd_ = -1;  // owned by edge_watch_
-  ReadableWatch* edge_watch_ = nullptr;
+  int epfd_ = -1;  // the private epoll set; owned by watch_
+  ReadableWatch* watch_ = nullptr;
 };
 
 }  // namespace kev::kevent_internal

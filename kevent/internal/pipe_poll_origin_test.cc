@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,6 +61,80 @@ TEST_P(PipeTest, BatchedRechecksJudgeEachPipeOnItsOwn) {
     EXPECT_TRUE(odd) << "a drained pipe was delivered again: fd " << e.id.raw[0];
   }
   for (int i = 1; i < kPipes; i += 2) EXPECT_EQ(Drain(p[i][0]), "x");
+  EXPECT_TRUE(Get(1, kBrief).empty());
+}
+
+// One activity goes to one request; a second level-triggered request passed over while the
+// first held it must still get the condition once the holder is gone (here: a ONESHOT request,
+// delivered and removed), without any new activity.
+TEST_P(PipeTest, HeldActivityReachesTheNextRequestWhenTheHolderLeaves) {
+  int p[2];
+  Pipe(p);
+  ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, KEVENT_REQ_ONESHOT, 1)).ret_flags, 0u);
+  ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, 0, 2)).ret_flags, 0u);
+  Write(p[1], "x");
+  std::vector<ukevent> ev = Get(1, kLong, 1);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].user[0], 1u);
+  ev = Get(1, kLong, 1);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].user[0], 2u);
+  EXPECT_EQ(Drain(p[0]), "x");
+  EXPECT_TRUE(Get(1, kBrief).empty());
+}
+
+// A level-triggered and an edge-triggered request on one fd are judged apart: each gets the
+// activity; while it is not drained only the level-triggered one comes back.
+TEST_P(PipeTest, LevelAndEdgeTriggeredRequestsOnOneFd) {
+  int p[2];
+  Pipe(p);
+  ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, 0, 1)).ret_flags, 0u);
+  ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, KEVENT_REQ_ET, 2)).ret_flags, 0u);
+  for (int round = 0; round < 2; ++round) {
+    Write(p[1], "x");
+    std::vector<ukevent> all;
+    while (all.size() < 2) {
+      std::vector<ukevent> more = Get(1, kLong);
+      ASSERT_FALSE(more.empty());
+      all.insert(all.end(), more.begin(), more.end());
+    }
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[0].user[0] + all[1].user[0], 1u + 2u);
+    std::vector<ukevent> again = Get(1, kBrief);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].user[0], 1u);  // level-triggered: still readable
+    EXPECT_EQ(Drain(p[0]), "x");
+    EXPECT_TRUE(Get(1, kBrief).empty());
+  }
+}
+
+// An fd number closed and reused for another pipe: requests on the old file are broken, a
+// request on the new one is served.
+TEST_P(PipeTest, ReusedFdNumberWatchesTheNewPipe) {
+  int p[2], q[2];
+  Pipe(p);
+  Pipe(q);
+  ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, 0, 1)).ret_flags, 0u);
+  ASSERT_EQ(dup2(q[0], p[0]), p[0]);  // p[0] now names q's read end
+  ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, 0, 2)).ret_flags, 0u);
+  Write(q[1], "x");
+  std::vector<ukevent> all;
+  while (all.size() < 2) {
+    std::vector<ukevent> more = Get(1, kLong);
+    ASSERT_FALSE(more.empty());
+    all.insert(all.end(), more.begin(), more.end());
+  }
+  ASSERT_EQ(all.size(), 2u);
+  for (const ukevent& e : all) {
+    if (e.user[0] == 1) {
+      EXPECT_EQ(e.ret_flags, kBrokenDone);
+      EXPECT_EQ(e.ret_data[0], static_cast<uint32_t>(EBADF));
+    } else {
+      EXPECT_EQ(e.user[0], 2u);
+      EXPECT_EQ(e.ret_data[0], static_cast<uint32_t>(KEVENT_SOCKET_RECV));
+    }
+  }
+  EXPECT_EQ(Drain(q[0]), "x");
   EXPECT_TRUE(Get(1, kBrief).empty());
 }
 
@@ -200,6 +275,20 @@ TEST_P(PollTest, RejectsEmptyAndUnknownBits) {
             static_cast<uint32_t>(EINVAL));
   EXPECT_EQ(Add(Req(KEVENT_POLL, 100000, KEVENT_POLL_POLLIN)).ret_data[0],
             static_cast<uint32_t>(EBADF));
+}
+
+// epoll refuses regular files (EPERM); they are always readable, which Check alone serves.
+TEST_P(PollTest, RegularFileIsAlwaysReady) {
+  int mfd = Own(memfd_create("kev_poll_test", MFD_CLOEXEC));
+  ASSERT_GE(mfd, 0);
+  ukevent added = Add(Req(KEVENT_POLL, mfd, KEVENT_POLL_POLLIN));
+  EXPECT_EQ(added.ret_flags, kDone);
+  EXPECT_EQ(added.ret_data[0] & KEVENT_POLL_POLLIN, static_cast<uint32_t>(KEVENT_POLL_POLLIN));
+  for (int i = 0; i < 3; ++i) {
+    std::vector<ukevent> ev = Get(1, kLong);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].ret_data[0] & KEVENT_POLL_POLLIN, static_cast<uint32_t>(KEVENT_POLL_POLLIN));
+  }
 }
 
 TEST_P(PollTest, ClosedFdBreaksTheRequest) {

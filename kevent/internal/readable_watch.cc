@@ -17,7 +17,12 @@ ReadableWatch::~ReadableWatch() { close(fd_); }
 
 void ReadableWatch::Arm() {
   armed_ = true;
-  poller_.PollAdd(fd_, POLLIN, /*multishot=*/true, this);
+  // io_uring: one-shot, re-armed after each drain. A multishot poll would queue kernel task
+  // work at every wake-up of the fd (for an epoll set: every activity of every fd in it) and
+  // need the poller's level re-check poll(2) at each Wait; a one-shot poll is woken once per
+  // drain, and arming it checks the fd, so nothing is missed. epoll: multishot, which is one
+  // level-triggered registration, where re-arming would cost an epoll_ctl per report.
+  poller_.PollAdd(fd_, POLLIN, /*multishot=*/!one_shot_, this);
 }
 
 void ReadableWatch::Release() {
@@ -38,8 +43,9 @@ void ReadableWatch::OnComplete(int32_t result, uint32_t flags) noexcept {
     delete this;
     return;
   }
-  // A multishot poll may end by itself (io_uring CQ overflow) with a normal result: re-arm. An
-  // error (-ECANCELED while the Poller is destroyed, -EBADF...) leaves the watch disarmed.
+  // A one-shot poll ends at each report, and a multishot one may end by itself (io_uring CQ
+  // overflow), with a normal result: re-arm. An error (-ECANCELED while the Poller is
+  // destroyed, -EBADF...) leaves the watch disarmed.
   if (result >= 0) Arm();
 }
 

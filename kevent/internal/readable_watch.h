@@ -2,8 +2,9 @@
 // origins that learn about the OS through a file descriptor of their own (SIGNAL's eventfd,
 // INODE's inotify fd, POSIX_TIMER's timerfds).
 //
-// A ReadableWatch owns its fd and keeps one multishot PollAdd armed on it; every readiness report
-// calls Listener::OnReadable() (which must drain the fd: the poll is level-triggered). It is its
+// A ReadableWatch owns its fd and keeps a PollAdd armed on it (io_uring: one-shot, re-armed after
+// each report; epoll: one multishot registration); every readiness report calls
+// Listener::OnReadable() (which must drain the fd: the watch is level-triggered). It is its
 // own IoCompletion, and the Poller may hold it after its owner is gone (a cancelled operation's
 // final completion comes in a later Wait()), so the owner never deletes it: it calls Release(),
 // and the watch closes its fd and deletes itself at its final completion, or at once if nothing is
@@ -39,7 +40,7 @@ class ReadableWatch final : public IoCompletion {
     ~Listener() = default;
   };
 
-  // Takes ownership of `fd` (closed by the watch in every case) and arms a multishot poll for
+  // Takes ownership of `fd` (closed by the watch in every case) and arms a poll for
   // POLLIN on `poller`. Never fails: a poll that fails finally (e.g. -EBADF) is left disarmed.
   static ReadableWatch* Start(Poller& poller, int fd, Listener* listener);
 
@@ -53,12 +54,16 @@ class ReadableWatch final : public IoCompletion {
 
  private:
   ReadableWatch(Poller& poller, int fd, Listener* listener)
-      : poller_(poller), fd_(fd), listener_(listener) {}
+      : poller_(poller),
+        fd_(fd),
+        one_shot_(poller.backend() == PollerBackend::kIoUring),
+        listener_(listener) {}
   ~ReadableWatch();
   void Arm();
 
   Poller& poller_;
   const int fd_;
+  const bool one_shot_;  // re-armed one-shot polls (io_uring) or one multishot poll (epoll)
   Listener* listener_;  // null once released
   bool armed_ = false;  // a PollAdd is in flight (its final completion not yet seen)
 };
