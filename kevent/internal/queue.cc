@@ -53,7 +53,7 @@ RequestPool::~RequestPool() {
     // Unpoison before handing back to the allocator.
     ASAN_UNPOISON_MEMORY_REGION(slab, n * sizeof(Block));
 #endif
-    ::operator delete[](slab);
+    FreeHuge(slab, n * sizeof(Block));
   }
 }
 
@@ -61,7 +61,7 @@ void* RequestPool::Allocate() {
   if (free_ == nullptr) {
     // A new slab only when the free list is dry: amortised, not per request.
     const size_t n = next_slab_blocks_;
-    auto* slab = static_cast<Block*>(::operator new[](n * sizeof(Block)));
+    auto* slab = static_cast<Block*>(AllocateHuge(n * sizeof(Block)));
     slabs_.emplace_back(slab, n);
     next_slab_blocks_ = std::min(n * 2, kMaxSlabBlocks);
     for (size_t i = n; i-- > 0;) {

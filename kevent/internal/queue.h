@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "kevent/internal/huge_page_allocator.h"
 #include "kevent/internal/intrusive_list.h"
 #include "kevent/internal/origin.h"
 #include "kevent/internal/request.h"
@@ -109,8 +110,10 @@ struct RequestIndexEq {
 
 // Memory for the requests Queue::Ctl allocates: fixed-size blocks carved from slabs and kept on
 // a free list, so a million ADD/REMOVE pairs cost no malloc/free and no page faults after the
-// first round. Slabs are released with the pool (the queue): memory stays at the queue's peak
-// request count. Under ASan, free blocks are poisoned so use-after-free is still reported.
+// first round. Slabs double from 64 blocks up to one 2 MiB huge page each (AllocateHuge): a big
+// queue's first round takes one page fault per 16k requests instead of one per 32. Slabs are
+// released with the pool (the queue): memory stays at the queue's peak request count. Under
+// ASan, free blocks are poisoned so use-after-free is still reported.
 class RequestPool {
  public:
   RequestPool() = default;
@@ -131,7 +134,7 @@ class RequestPool {
   Block* free_ = nullptr;
   std::vector<std::pair<Block*, size_t>> slabs_;  // (slab, blocks)
   size_t next_slab_blocks_ = 64;  // doubles up to kMaxSlabBlocks
-  static constexpr size_t kMaxSlabBlocks = 4096;
+  static constexpr size_t kMaxSlabBlocks = kHugePageBytes / sizeof(Block);
 };
 
 class Queue final : private OriginContext {
@@ -254,7 +257,8 @@ class Queue final : private OriginContext {
 
   RequestPool pool_;  // before index_: requests die (Clear) before their memory
   // Registered requests; a request's (type, id, user) must not change while it is in here.
-  absl::flat_hash_set<Request*, RequestIndexHash, RequestIndexEq> index_;
+  absl::flat_hash_set<Request*, RequestIndexHash, RequestIndexEq, HugePageAllocator<Request*>>
+      index_;
   IntrusiveList<Request, &Request::ready_hook> ready_;
   // Delivered level-triggered requests to check again (shares ready_hook: never on both).
   IntrusiveList<Request, &Request::ready_hook> recheck_;

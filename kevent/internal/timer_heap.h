@@ -23,6 +23,7 @@
 #include <optional>
 #include <vector>
 
+#include "kevent/internal/huge_page_allocator.h"
 #include "kevent/internal/request.h"
 
 namespace kev::kevent_internal {
@@ -66,13 +67,14 @@ class TimerHeap {
     return a.deadline_ns != b.deadline_ns ? a.deadline_ns < b.deadline_ns : a.seq < b.seq;
   }
   void Place(const Entry& e, size_t i);
-  size_t SiftUp(size_t i);
+  // Moves e, whose slot is i, up to its place; returns that place.
+  size_t SiftUp(size_t i, const Entry& e);
   void SiftDown(size_t i);
   void PopTop();
   void DropCancelledTop();
   void Compact();
 
-  std::vector<Entry> heap_;
+  std::vector<Entry, HugePageAllocator<Entry>> heap_;  // 24 MB at a million timers
   size_t live_ = 0;
   uint64_t next_seq_ = 0;
   bool earlier_armed_ = false;
