@@ -5,6 +5,7 @@
 
 #include "gtest/gtest.h"
 #include "net/connection.h"
+#include "net/internal/connection_state.h"
 #include "net/internal/test_loop.h"
 #include "net/listener.h"
 
@@ -12,6 +13,12 @@ namespace kev::net {
 namespace {
 
 using internal::TestLoop;
+
+// The state is most of what an idle connection costs the server (its coroutine frame is the
+// rest); a field added carelessly would grow it for every connection. 360 bytes, with the
+// pending read's future state embedded (it used to be 400 plus a 64-byte heap state).
+static_assert(sizeof(internal::ConnectionState) <= 360,
+              "ConnectionState grew: every idle connection pays for it (see the layout comment)");
 
 std::string Text(std::span<const std::byte> bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -141,6 +148,47 @@ TEST_P(ConnectionMemoryTest, CloseWithPendingPooledReadReturnsEverything) {
   EXPECT_THROW(loop_.Run(std::move(pending)), std::system_error);
   server_ = Connection();
   EXPECT_EQ(poller.BuffersAvailable(), kPoolBuffers);
+}
+
+TEST_P(ConnectionMemoryTest, ReadFutureKeptWhileTheNextReadRuns) {
+  // The first read's (embedded) state is still held by its unconsumed future when the second
+  // read starts: the second gets a state of its own, and both deliver the right bytes.
+  loop_.Run(Send(&client_, "one"));
+  Future<std::span<const std::byte>> first = server_.ReadSome();
+  loop_.TurnUntilIdle();
+  ASSERT_TRUE(first.Available());
+  EXPECT_EQ(Text(server_.buffered()), "one");
+  Future<std::span<const std::byte>> second = server_.ReadExactly(6);
+  loop_.Run(Send(&client_, "two"));
+  EXPECT_EQ(Text(loop_.Run(std::move(second))), "onetwo");
+  EXPECT_EQ(first.Get().size(), 3u);  // (its bytes may have moved: only the size is kept)
+  server_.Consume(6);
+  // And the embedded state is reused afterwards.
+  Future<std::span<const std::byte>> third = server_.ReadSome();
+  loop_.Run(Send(&client_, "three"));
+  EXPECT_EQ(Text(loop_.Run(std::move(third))), "three");
+}
+
+TEST_P(ConnectionMemoryTest, PendingReadFutureOutlivesTheConnection) {
+  // The embedded state keeps the connection's memory alive until its future lets go.
+  Future<std::span<const std::byte>> pending = server_.ReadSome();
+  server_ = Connection();  // closes: the read fails with ECANCELED
+  loop_.TurnUntilIdle();
+  ASSERT_TRUE(pending.Available());
+  EXPECT_THROW(pending.Get(), std::system_error);
+}
+
+TEST_P(ConnectionMemoryTest, LongDelimiterIsKeptOutOfLine) {
+  // Delimiters longer than the inline slot (8 bytes) still match across segments.
+  Future<std::span<const std::byte>> until = server_.ReadUntil("--boundary--", 1024);
+  loop_.Run(Send(&client_, "abc--bound"));
+  loop_.Run(Send(&client_, "ary--rest"));
+  EXPECT_EQ(Text(loop_.Run(std::move(until))), "abc--boundary--");
+  server_.Consume(15);
+  // A short one afterwards is inline again.
+  Future<std::span<const std::byte>> line = server_.ReadUntil("\r\n", 1024);
+  loop_.Run(Send(&client_, "\r\n"));
+  EXPECT_EQ(Text(loop_.Run(std::move(line))), "rest\r\n");
 }
 
 }  // namespace

@@ -19,12 +19,22 @@ std::exception_ptr SystemError(int error, const char* what) noexcept {
   return std::make_exception_ptr(std::system_error(error, std::system_category(), what));
 }
 
+void ReadState::Destroy() noexcept {
+  if (owner_ == nullptr) {
+    delete this;
+    return;
+  }
+  ConnectionState* owner = owner_;
+  this->~ReadState();
+  owner->ReadStorageFreed();  // may free the owner, and with it this storage
+}
+
 ConnectionState::ConnectionState(Poller& poller, int fd, const SocketOptions& options) noexcept
-    : poller_(&poller), fd_(fd), options_(options) {
+    : poller_(&poller),
+      input_buffer_size_(options.input_buffer_size),
+      output_high_water_(options.output_high_water),
+      fd_(fd) {
   use_pool_ = poller.SupportsBufferSelect();
-  recv_op_.owner = this;
-  send_op_.owner = this;
-  close_op_.owner = this;
 }
 
 ConnectionState::~ConnectionState() {
@@ -33,6 +43,15 @@ ConnectionState::~ConnectionState() {
   if (fd_ >= 0) ::close(fd_);
   // Kept until now (not given back at Close) because spans the user holds point into it.
   if (pool_buf_ >= 0) poller_->ReturnBuffer(static_cast<uint16_t>(pool_buf_));
+  else delete[] in_data_;
+  // A pending read's state is failed at Close, which every handle runs before letting go.
+  if (read_state_ != nullptr) read_state_->Release();
+}
+
+void ConnectionState::SetOwnBuffer(std::byte* buffer, size_t capacity) noexcept {
+  if (pool_buf_ < 0) delete[] in_data_;
+  in_data_ = buffer;
+  in_cap_ = capacity;
 }
 
 // --- Input ---------------------------------------------------------------------------------
@@ -41,8 +60,17 @@ Future<std::span<const std::byte>> ConnectionState::StartRead(ReadKind kind) {
   KEV_CHECK_MSG(read_kind_ == ReadKind::kNone, "kev::net::Connection: two reads at once");
   if (closed_) return MakeExceptionFuture<std::span<const std::byte>>(SystemError(ECANCELED));
   read_kind_ = kind;
-  read_promise_ = {};  // A moved-from Promise still counts its future as taken.
-  Future<std::span<const std::byte>> future = read_promise_.GetFuture();
+  // Two references: the future's and ours (the producer's, dropped when the read resolves).
+  if (!read_storage_live_) {
+    read_state_ = new (read_storage_) ReadState(this);  // no allocation: embedded
+    read_storage_live_ = true;
+    AddRef();  // for the embedded state: its future may outlive the handle
+  } else {
+    // The previous read's future still holds the embedded state (resolved, not yet consumed).
+    read_state_ = new ReadState(nullptr);
+  }
+  Future<std::span<const std::byte>> future = kev::internal::FutureAccess::FromState(
+      kev::internal::StateRef<std::span<const std::byte>>::Adopt(read_state_));
   AdvanceRead();
   return future;
 }
@@ -67,7 +95,14 @@ Future<std::span<const std::byte>> ConnectionState::ReadExactly(size_t n) {
 Future<std::span<const std::byte>> ConnectionState::ReadUntil(std::string_view delimiter,
                                                               size_t max) {
   KEV_CHECK_MSG(!delimiter.empty(), "kev::net::Connection::ReadUntil: empty delimiter");
-  delimiter_.assign(delimiter);  // Kept: the search resumes after every recv.
+  // Kept: the search resumes after every recv.
+  if (delimiter.size() <= kInlineDelimiter) {
+    std::memcpy(delimiter_, delimiter.data(), delimiter.size());
+    delimiter_len_ = static_cast<uint8_t>(delimiter.size());
+  } else {
+    rare().long_delimiter.assign(delimiter);
+    delimiter_len_ = kInlineDelimiter + 1;
+  }
   read_n_ = max;
   scan_from_ = 0;
   return StartRead(ReadKind::kUntil);
@@ -78,7 +113,7 @@ void ConnectionState::Consume(size_t n) noexcept {
   in_begin_ += n;
   if (in_begin_ == in_end_) {
     in_begin_ = in_end_ = 0;  // Empty: restart at the front for free.
-    // Hold no input buffer while idle (a plain recv in flight still writes into in_buf_).
+    // Hold no input buffer while idle (a plain recv in flight still writes into our own).
     if (use_pool_ && !(recv_in_flight_ && !recv_pooled_)) ReleaseInput();
   }
 }
@@ -87,10 +122,9 @@ void ConnectionState::ReleaseInput() noexcept {
   if (pool_buf_ >= 0) {
     poller_->ReturnBuffer(static_cast<uint16_t>(pool_buf_));  // no syscall: two stores
     pool_buf_ = -1;
+    in_data_ = nullptr;
   }
-  in_buf_.reset();
-  in_data_ = nullptr;
-  in_cap_ = 0;
+  SetOwnBuffer(nullptr, 0);
 }
 
 void ConnectionState::AdvanceRead() noexcept {
@@ -108,14 +142,15 @@ void ConnectionState::AdvanceRead() noexcept {
       break;
     case ReadKind::kUntil: {
       std::string_view text(reinterpret_cast<const char*>(have.data()), have.size());
-      size_t found = text.find(delimiter_, scan_from_);
-      if (found != std::string_view::npos && found + delimiter_.size() <= read_n_) {
-        return FinishRead(have.first(found + delimiter_.size()));
+      std::string_view delim = delimiter();
+      size_t found = text.find(delim, scan_from_);
+      if (found != std::string_view::npos && found + delim.size() <= read_n_) {
+        return FinishRead(have.first(found + delim.size()));
       }
       if (have.size() >= read_n_) return FailRead(std::make_exception_ptr(DelimiterNotFound()));
       if (eof_) return FailRead(std::make_exception_ptr(EndOfStream()));
       // Resume where a delimiter could still start.
-      scan_from_ = have.size() >= delimiter_.size() ? have.size() - delimiter_.size() + 1 : 0;
+      scan_from_ = have.size() >= delim.size() ? have.size() - delim.size() + 1 : 0;
       break;
     }
   }
@@ -142,30 +177,27 @@ void ConnectionState::StartRecv(size_t need, size_t grow_to) noexcept {
     recv_in_flight_ = true;
     recv_pooled_ = true;
     AddRef();  // The completion hands over a pool buffer, or not; either way it comes back.
-    poller_->RecvBufferSelect(fd_, 0, &recv_op_);
+    poller_->RecvBufferSelect(fd_, 0, static_cast<CompletionOf<ConnectionState, RecvKind>*>(this));
     return;
   }
   if (pool_buf_ >= 0) {
     // More bytes wanted than the pool buffer brought: move them to a buffer of our own (the
     // pool buffer must not stay pinned while this connection waits).
-    size_t want = std::max({need, grow_to, options_.input_buffer_size});
-    auto own = std::make_unique_for_overwrite<std::byte[]>(want);
-    if (have > 0) std::memcpy(own.get(), in_data_ + in_begin_, have);
+    size_t want = std::max({need, grow_to, input_buffer_size_});
+    auto* own = new std::byte[want];
+    if (have > 0) std::memcpy(own, in_data_ + in_begin_, have);
     poller_->ReturnBuffer(static_cast<uint16_t>(std::exchange(pool_buf_, -1)));
-    in_buf_ = std::move(own);
-    in_data_ = in_buf_.get();
+    in_data_ = own;
     in_cap_ = want;
     in_begin_ = 0;
     in_end_ = have;
   } else if (in_cap_ < need) {
     // Grows to the working size (first read, or a larger ReadExactly/ReadUntil) and keeps it,
     // so steady-state reads allocate nothing.
-    size_t want = std::max({need, grow_to, options_.input_buffer_size});
-    auto bigger = std::make_unique_for_overwrite<std::byte[]>(want);
-    if (have > 0) std::memcpy(bigger.get(), in_data_ + in_begin_, have);
-    in_buf_ = std::move(bigger);
-    in_data_ = in_buf_.get();
-    in_cap_ = want;
+    size_t want = std::max({need, grow_to, input_buffer_size_});
+    auto* bigger = new std::byte[want];
+    if (have > 0) std::memcpy(bigger, in_data_ + in_begin_, have);
+    SetOwnBuffer(bigger, want);
     in_begin_ = 0;
     in_end_ = have;
   } else if (in_end_ == in_cap_ || in_cap_ - in_begin_ < need) {
@@ -174,11 +206,12 @@ void ConnectionState::StartRecv(size_t need, size_t grow_to) noexcept {
     in_end_ = have;
   }
   recv_in_flight_ = true;
-  AddRef();  // The kernel writes into in_buf_ until the final completion.
-  poller_->Recv(fd_, {in_data_ + in_end_, in_cap_ - in_end_}, 0, &recv_op_);
+  AddRef();  // The kernel writes into the buffer until the final completion.
+  poller_->Recv(fd_, {in_data_ + in_end_, in_cap_ - in_end_}, 0,
+                static_cast<CompletionOf<ConnectionState, RecvKind>*>(this));
 }
 
-void ConnectionState::OnRecv(int32_t result, uint32_t flags) noexcept {
+void ConnectionState::OnCompletion(RecvKind, int32_t result, uint32_t flags) noexcept {
   recv_in_flight_ = false;
   bool pooled = std::exchange(recv_pooled_, false);
   if ((flags & kCompletionBuffer) != 0) {
@@ -188,7 +221,7 @@ void ConnectionState::OnRecv(int32_t result, uint32_t flags) noexcept {
     } else {
       // A pooled recv is only issued with nothing buffered and no buffer held (StartRecv).
       // Zero copy: the pool buffer becomes the input until Consume empties it.
-      in_buf_.reset();
+      SetOwnBuffer(nullptr, 0);
       pool_buf_ = id;
       std::span<std::byte> buffer = poller_->SelectedBuffer(id);
       in_data_ = buffer.data();
@@ -214,14 +247,16 @@ void ConnectionState::OnRecv(int32_t result, uint32_t flags) noexcept {
 
 void ConnectionState::FinishRead(std::span<const std::byte> result) noexcept {
   read_kind_ = ReadKind::kNone;
-  Promise<std::span<const std::byte>> promise = std::move(read_promise_);
-  promise.SetValue(result);  // Schedules the reader; runs nothing inline.
+  ReadState* state = std::exchange(read_state_, nullptr);
+  state->SetValue(result);  // Schedules the reader; runs nothing inline.
+  state->Release();  // If the future is gone, frees the state (a caller holds a reference)
 }
 
 void ConnectionState::FailRead(std::exception_ptr error) noexcept {
   read_kind_ = ReadKind::kNone;
-  Promise<std::span<const std::byte>> promise = std::move(read_promise_);
-  promise.SetException(std::move(error));
+  ReadState* state = std::exchange(read_state_, nullptr);
+  state->SetException(std::move(error));
+  state->Release();
 }
 
 // --- Output --------------------------------------------------------------------------------
@@ -234,8 +269,8 @@ Future<void> ConnectionState::Write(std::span<const std::byte> data) {
   written_ += data.size();
   MaybeStartSend();
   uint64_t unsent = written_ - sent_;
-  if (unsent <= options_.output_high_water) return MakeReadyFuture();
-  return WaitSent(written_ - options_.output_high_water);
+  if (unsent <= output_high_water_) return MakeReadyFuture();
+  return WaitSent(written_ - output_high_water_);
 }
 
 Future<void> ConnectionState::Flush() {
@@ -271,10 +306,11 @@ void ConnectionState::MaybeStartSend() noexcept {
   if (length == 0) return;
   send_in_flight_ = true;
   AddRef();  // The kernel reads out_sending_ until the final completion.
-  poller_->Send(fd_, {out_sending_.data() + send_offset_, length}, MSG_NOSIGNAL, &send_op_);
+  poller_->Send(fd_, {out_sending_.data() + send_offset_, length}, MSG_NOSIGNAL,
+                static_cast<CompletionOf<ConnectionState, SendKind>*>(this));
 }
 
-void ConnectionState::OnSend(int32_t result, uint32_t) noexcept {
+void ConnectionState::OnCompletion(SendKind, int32_t result, uint32_t) noexcept {
   send_in_flight_ = false;
   if (!closed_) {
     if (result >= 0) {
@@ -320,10 +356,11 @@ void ConnectionState::FailWaiters(std::exception_ptr error) noexcept {
 }
 
 Future<void> ConnectionState::BeginExclusiveOutput(ConnectionExtension* extension) {
-  KEV_CHECK_MSG(extension_ == nullptr, "kev::aio::SendFile: one transfer per connection at a time");
+  KEV_CHECK_MSG(rare().extension == nullptr,
+                "kev::aio::SendFile: one transfer per connection at a time");
   if (closed_) return MakeExceptionFuture<void>(SystemError(ECANCELED));
   if (output_error_ != 0) return MakeExceptionFuture<void>(SystemError(output_error_));
-  extension_ = extension;
+  rare_->extension = extension;
   barrier_ = written_;
   if (sent_ < written_) SendPendingInline();
   if (sent_ >= written_) return MakeReadyFuture();
@@ -351,7 +388,7 @@ void ConnectionState::SendPendingInline() noexcept {
 }
 
 void ConnectionState::EndExclusiveOutput(int error) noexcept {
-  extension_ = nullptr;
+  if (rare_ != nullptr) rare_->extension = nullptr;
   barrier_ = UINT64_MAX;
   if (closed_) return;
   if (error != 0 && output_error_ == 0) {
@@ -369,36 +406,45 @@ Future<void> ConnectionState::Close(bool want_future) {
   if (read_kind_ != ReadKind::kNone) FailRead(SystemError(ECANCELED));
   FailWaiters(SystemError(ECANCELED));
   // The transfer must stop before the descriptor number can be reused by someone else.
-  if (extension_ != nullptr) std::exchange(extension_, nullptr)->Abort();
+  if (rare_ != nullptr && rare_->extension != nullptr) {
+    std::exchange(rare_->extension, nullptr)->Abort();
+  }
   Future<void> future = MakeReadyFuture();
   if (want_future) {
-    close_promise_.emplace();
-    future = close_promise_->GetFuture();
+    close_wanted_ = true;
+    future = close_promise_.GetFuture();
   }
   AddRef();
-  poller_->Close(std::exchange(fd_, -1), &close_op_);  // Cancels recv/send in flight first.
+  // Cancels recv/send in flight first.
+  poller_->Close(std::exchange(fd_, -1), static_cast<CompletionOf<ConnectionState, CloseKind>*>(this));
   return future;
 }
 
-void ConnectionState::OnClose(int32_t, uint32_t) noexcept {
+void ConnectionState::OnCompletion(CloseKind, int32_t, uint32_t) noexcept {
   // close(2) errors are not actionable (the descriptor is gone either way).
-  if (close_promise_) close_promise_->SetValue();
-  close_promise_.reset();
+  if (std::exchange(close_wanted_, false)) {
+    Promise<void> promise = std::move(close_promise_);
+    promise.SetValue();
+  }
   Release();
 }
 
 Future<Connection> ConnectionState::StartConnect(const SocketAddress& address) {
   connecting_ = std::make_unique<Connecting>();  // once per outgoing connection
-  connecting_->op.owner = this;
+  connecting_->owner = this;
   connecting_->address = address;  // The kernel reads it until the final completion.
   Future<Connection> future = connecting_->promise.GetFuture();
   AddRef();
   poller_->Connect(fd_, connecting_->address.sockaddr_ptr(), connecting_->address.length(),
-                   &connecting_->op);
+                   connecting_.get());
   return future;
 }
 
-void ConnectionState::OnConnect(int32_t result, uint32_t) noexcept {
+void ConnectionState::Connecting::OnComplete(int32_t result, uint32_t) noexcept {
+  owner->OnConnect(result);
+}
+
+void ConnectionState::OnConnect(int32_t result) noexcept {
   Promise<Connection> promise = std::move(connecting_->promise);
   connecting_.reset();  // the op's final completion: nothing refers to it any more
   if (result < 0) {

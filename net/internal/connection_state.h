@@ -14,7 +14,8 @@
 // back; only when a read needs more bytes than it has (a request split across segments) are
 // the buffered bytes copied into a buffer of the connection's own, which is freed again once
 // consumed. Output buffers are freed when everything is sent (kIdleOutputCapacity).
-// So a keep-alive connection between requests holds no buffer beyond this object.
+// So a keep-alive connection between requests holds no buffer beyond this object, and the
+// pending read's future state is embedded in it too (ReadState).
 //
 // aio::SendFile uses the "exclusive output" hooks at the bottom to put a file transfer in the
 // byte stream after what was written before it. Not part of the public API.
@@ -46,7 +47,46 @@ class ConnectionExtension {
   virtual ~ConnectionExtension() = default;
 };
 
-class ConnectionState {
+// One IoCompletion base per kind of operation, so that the state is itself the completion
+// record of its recv, send and close (one vptr each, no owner pointer, stable address: the
+// state never moves). `Kind` only makes the three bases distinct types.
+template <class Owner, class Kind>
+class CompletionOf : public IoCompletion {
+ public:
+  void OnComplete(int32_t result, uint32_t flags) noexcept final {
+    static_cast<Owner*>(this)->OnCompletion(Kind{}, result, flags);
+  }
+
+ protected:
+  ~CompletionOf() = default;
+};
+struct RecvKind {};
+struct SendKind {};
+struct CloseKind {};
+
+class ConnectionState;
+
+// The shared state of a pending read's future, embedded in the ConnectionState so that a read
+// that must wait allocates nothing (and an idle connection holds no separate heap state). A
+// FutureState cannot be reset, so it is built in place for each read and destroyed when its
+// last reference goes; while it lives it holds a reference to the connection (the future may
+// outlive the Connection handle). When the embedded one is still held by an unconsumed future
+// (a resolved read whose future the caller keeps), the next read's state is a heap one.
+class ReadState final : public kev::internal::FutureState<std::span<const std::byte>> {
+ public:
+  // `owner` null: a heap state, deleted when released.
+  explicit ReadState(ConnectionState* owner) noexcept : FutureState(/*refs=*/2), owner_(owner) {}
+
+ private:
+  ~ReadState() override = default;
+  void Destroy() noexcept override;
+
+  ConnectionState* owner_;
+};
+
+class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
+                        public CompletionOf<ConnectionState, SendKind>,
+                        public CompletionOf<ConnectionState, CloseKind> {
  public:
   ConnectionState(Poller& poller, int fd, const SocketOptions& options) noexcept;
   ConnectionState(const ConnectionState&) = delete;
@@ -86,27 +126,43 @@ class ConnectionState {
   // Releases the held bytes. `error` (an errno, or 0) becomes the sticky output error.
   void EndExclusiveOutput(int error) noexcept;
   // Reusable storage for the extension (the SendFile engine), owned by and freed with the state.
-  std::unique_ptr<ConnectionExtension>& extension_slot() noexcept { return extension_slot_; }
+  std::unique_ptr<ConnectionExtension>& extension_slot() noexcept { return rare().extension_slot; }
+
+  // The completions (CompletionOf), one per kind of operation.
+  void OnCompletion(RecvKind, int32_t result, uint32_t flags) noexcept;
+  void OnCompletion(SendKind, int32_t result, uint32_t flags) noexcept;
+  void OnCompletion(CloseKind, int32_t result, uint32_t flags) noexcept;
+  // For ReadState::Destroy: the embedded read state has been destroyed; drops its reference.
+  void ReadStorageFreed() noexcept {
+    read_storage_live_ = false;
+    Release();
+  }
 
  private:
   ~ConnectionState();
 
   enum class ReadKind : uint8_t { kNone, kSome, kExactly, kUntil };
 
-  // One IoCompletion per kind of operation, forwarding to the state. Embedded: their address
-  // is stable because the state never moves.
-  template <void (ConnectionState::*kHandler)(int32_t, uint32_t)>
-  struct Op final : IoCompletion {
-    void OnComplete(int32_t result, uint32_t flags) noexcept override {
-      (owner->*kHandler)(result, flags);
-    }
+  // The outgoing connect's completion record, out of line (see connecting_).
+  struct Connecting final : IoCompletion {
+    void OnComplete(int32_t result, uint32_t flags) noexcept override;
     ConnectionState* owner = nullptr;
+    SocketAddress address;
+    Promise<Connection> promise;
   };
+  // What few connections use, out of line: a file transfer's state, and a ReadUntil delimiter
+  // too long for delimiter_. Allocated on first use, freed with the state.
+  struct Rare {
+    ConnectionExtension* extension = nullptr;  // running exclusive output, if any
+    std::unique_ptr<ConnectionExtension> extension_slot;
+    std::string long_delimiter;
+  };
+  Rare& rare() {
+    if (rare_ == nullptr) rare_ = std::make_unique<Rare>();  // once per connection, if ever
+    return *rare_;
+  }
 
-  void OnRecv(int32_t result, uint32_t flags) noexcept;
-  void OnSend(int32_t result, uint32_t flags) noexcept;
-  void OnClose(int32_t result, uint32_t flags) noexcept;
-  void OnConnect(int32_t result, uint32_t flags) noexcept;
+  void OnConnect(int32_t result) noexcept;
 
   Future<std::span<const std::byte>> StartRead(ReadKind kind);
   // Resolves the pending read if it can be, otherwise submits the next recv.
@@ -116,10 +172,16 @@ class ConnectionState {
   void StartRecv(size_t need, size_t grow_to) noexcept;
   void FailRead(std::exception_ptr error) noexcept;
   void FinishRead(std::span<const std::byte> result) noexcept;
+  // Replaces the own input buffer (if any) with `buffer` of `capacity` bytes (or none).
+  void SetOwnBuffer(std::byte* buffer, size_t capacity) noexcept;
   // With nothing buffered: frees the own input buffer / gives the pool buffer back.
   void ReleaseInput() noexcept;
   // Frees output buffers larger than kIdleOutputCapacity; called when everything is sent.
   void TrimOutput() noexcept;
+  std::string_view delimiter() const noexcept {
+    return delimiter_len_ <= kInlineDelimiter ? std::string_view(delimiter_, delimiter_len_)
+                                              : std::string_view(rare_->long_delimiter);
+  }
 
   void MaybeStartSend() noexcept;
   // With nothing in flight, sends the pending bytes with one non-blocking send(2) right now.
@@ -128,37 +190,29 @@ class ConnectionState {
   void FailWaiters(std::exception_ptr error) noexcept;
   Future<void> WaitSent(uint64_t target);
 
-  uint32_t refs_ = 1;
-  Poller* poller_;
-  int fd_;
-  bool closed_ = false;
-  SocketOptions options_;
-
   // Output capacity kept by a connection whose output is all sent: none, so an idle connection
   // holds no output buffer. The price is one malloc/free per burst of writes (tcache-sized for
   // small responses: tens of ns against the microseconds of the send).
   static constexpr size_t kIdleOutputCapacity = 0;
+  // ReadUntil delimiters up to this long are kept inline ("\r\n\r\n" is 4).
+  static constexpr size_t kInlineDelimiter = 8;
 
+  // Fields are ordered by size so that the state packs without holes: it is most of what an
+  // idle connection costs (net/connection_memory_test.cc bounds its size).
+  Poller* poller_;
   // Input: bytes [in_begin_, in_end_) of in_data_ (capacity in_cap_) are buffered. in_data_ is
-  // in_buf_ (the connection's own), or the pool buffer pool_buf_ of the poller, or null.
+  // the connection's own buffer (owned, new[]'d) when pool_buf_ < 0, else the poller's pool
+  // buffer pool_buf_; or null.
   std::byte* in_data_ = nullptr;
-  std::unique_ptr<std::byte[]> in_buf_;
-  int32_t pool_buf_ = -1;     // the poller's buffer id held as input, or -1
-  bool use_pool_ = false;     // the poller has RecvBufferSelect
-  bool recv_pooled_ = false;  // the recv in flight is a RecvBufferSelect
-  bool pool_empty_ = false;   // the last RecvBufferSelect found the pool empty: use Recv once
   size_t in_cap_ = 0;
   size_t in_begin_ = 0;
   size_t in_end_ = 0;
-  bool eof_ = false;
-  int input_error_ = 0;
-  bool recv_in_flight_ = false;
-  ReadKind read_kind_ = ReadKind::kNone;
-  size_t read_n_ = 0;      // kExactly: bytes wanted; kUntil: max
-  size_t scan_from_ = 0;   // kUntil: offset (from in_begin_) where the search resumes
-  std::string delimiter_;  // kUntil; capacity reused
-  Promise<std::span<const std::byte>> read_promise_;
-  Op<&ConnectionState::OnRecv> recv_op_;
+  size_t read_n_ = 0;     // kExactly: bytes wanted; kUntil: max
+  size_t scan_from_ = 0;  // kUntil: offset (from in_begin_) where the search resumes
+  // The pending read's state (one reference), or null. Usually read_storage_.
+  ReadState* read_state_ = nullptr;
+  size_t input_buffer_size_;  // SocketOptions::input_buffer_size
+  size_t output_high_water_;  // SocketOptions::output_high_water
 
   // Output: out_sending_[send_offset_..] is being sent; out_pending_ collects later writes.
   // Byte counters are stream positions: written_ appended so far, sent_ accepted by the kernel.
@@ -168,8 +222,6 @@ class ConnectionState {
   uint64_t written_ = 0;
   uint64_t sent_ = 0;
   uint64_t barrier_ = UINT64_MAX;  // exclusive output: bytes at or past this are held
-  bool send_in_flight_ = false;
-  int output_error_ = 0;
   struct Waiter {
     uint64_t target;  // resolves when sent_ >= target
     Promise<void> promise;
@@ -178,22 +230,31 @@ class ConnectionState {
   // std::deque still allocates ~600 bytes, which an idle connection should not hold.
   std::vector<Waiter> waiters_;
   size_t waiters_head_ = 0;
-  Op<&ConnectionState::OnSend> send_op_;
-
-  ConnectionExtension* extension_ = nullptr;  // running exclusive output, if any
-  std::unique_ptr<ConnectionExtension> extension_slot_;
-
-  Op<&ConnectionState::OnClose> close_op_;
-  std::optional<Promise<void>> close_promise_;
-
+  Promise<void> close_promise_;  // Close(want_future=true) waits on it; see close_wanted_
   // Only outgoing connections connect: kept out of line so an accepted connection (the many,
   // on a server) does not carry ~170 bytes it never uses. Freed when the connect completes.
-  struct Connecting {
-    Op<&ConnectionState::OnConnect> op;
-    SocketAddress address;
-    Promise<Connection> promise;
-  };
   std::unique_ptr<Connecting> connecting_;
+  std::unique_ptr<Rare> rare_;
+
+  uint32_t refs_ = 1;
+  int fd_;
+  int32_t pool_buf_ = -1;  // the poller's buffer id held as input, or -1
+  int input_error_ = 0;
+  int output_error_ = 0;
+  ReadKind read_kind_ = ReadKind::kNone;
+  uint8_t delimiter_len_ = 0;     // kUntil; > kInlineDelimiter: in rare_->long_delimiter
+  char delimiter_[kInlineDelimiter];
+  bool closed_ = false;
+  bool use_pool_ = false;         // the poller has RecvBufferSelect
+  bool recv_pooled_ = false;      // the recv in flight is a RecvBufferSelect
+  bool pool_empty_ = false;       // the last RecvBufferSelect found the pool empty: use Recv once
+  bool eof_ = false;
+  bool recv_in_flight_ = false;
+  bool send_in_flight_ = false;
+  bool close_wanted_ = false;     // close_promise_'s future was taken
+  bool read_storage_live_ = false;  // a ReadState lives in read_storage_
+
+  alignas(ReadState) std::byte read_storage_[sizeof(ReadState)];
 };
 
 // std::system_error(error, std::system_category()) as an exception_ptr.
