@@ -134,26 +134,38 @@ int FdOrigin::Check(Request& r) {
 void FdOrigin::CheckMany(Request* const* rs, int* rcs, size_t n) {
   constexpr size_t kBatch = 128;
   pollfd fds[kBatch];
-  for (size_t base = 0; base < n; base += kBatch) {
-    const size_t m = std::min(kBatch, n - base);
-    for (size_t i = 0; i < m; ++i) {
-      const Request& r = *rs[base + i];
-      fds[i] = pollfd{.fd = static_cast<int>(r.uk.id.raw[0]),
-                      .events = static_cast<short>(PollEvents(r.uk.event)),
-                      .revents = 0};
+  size_t index[kBatch];
+  size_t i = 0;
+  while (i < n) {
+    size_t m = 0;
+    for (; i < n && m < kBatch; ++i) {
+      const Request& r = *rs[i];
+      if (r.on_recheck_list) {
+        // The re-check of a request just delivered: the caller has not had a chance to consume
+        // it, so it is presumed to hold, without a syscall. The queue confirms every request a
+        // re-check readied before delivering it (Request::recheck), in the next batch of
+        // confirmations, which is where epoll, too, re-checks its level-triggered items.
+        rcs[i] = 1;
+        continue;
+      }
+      index[m] = i;
+      fds[m++] = pollfd{.fd = static_cast<int>(r.uk.id.raw[0]),
+                        .events = static_cast<short>(PollEvents(r.uk.event)),
+                        .revents = 0};
     }
+    if (m == 0) continue;
     int rc;
     do {
       rc = poll(fds, m, 0);  // one syscall for the whole batch (see the file comment)
     } while (rc < 0 && errno == EINTR);
-    for (size_t i = 0; i < m; ++i) {
-      Request& r = *rs[base + i];
+    for (size_t k = 0; k < m; ++k) {
+      Request& r = *rs[index[k]];
       if (rc < 0) {
-        rcs[base + i] = Check(r);  // ENOMEM and the like: one at a time
-      } else if ((fds[i].revents & POLLNVAL) != 0) {
-        rcs[base + i] = -EBADF;
+        rcs[index[k]] = Check(r);  // ENOMEM and the like: one at a time
+      } else if ((fds[k].revents & POLLNVAL) != 0) {
+        rcs[index[k]] = -EBADF;
       } else {
-        rcs[base + i] = Evaluate(r, static_cast<uint16_t>(fds[i].revents)) ? 1 : 0;
+        rcs[index[k]] = Evaluate(r, static_cast<uint16_t>(fds[k].revents)) ? 1 : 0;
       }
     }
   }

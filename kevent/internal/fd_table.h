@@ -24,8 +24,13 @@
 //
 // Check(r) is one poll(2) with a zero timeout on the fd. The queue batches the level-triggered
 // re-checks after a delivery, and the confirmations of re-readied events before one, through
-// CheckMany: one poll(2) over all their fds per batch, not one per event. Reports are evaluated
-// from the revents epoll_wait returns, without another syscall.
+// CheckMany: one poll(2) over all their fds per batch, not one per event. The re-check right
+// after a delivery is answered "still ready" without a syscall (the caller has not consumed
+// anything yet, so a poll(2) would nearly always say so): the queue confirms such a request
+// before delivering it again, as epoll re-checks its level-triggered items at the next
+// epoll_wait. A waiter may then be woken for a request the confirmation drops (as an epoll fd
+// stays readable until that re-check). Reports are evaluated from the revents epoll_wait
+// returns, without another syscall.
 //
 // Closed fds: a POLLNVAL (from a Check), or the sweep in BeforeWait (fstat of up to
 // kSweepPerWait storages per wait, round robin; it also catches an fd number reused for another
@@ -72,7 +77,8 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
   int Enqueue(Request& r) final;
   void Dequeue(Request& r) final;
   int Check(Request& r) final;
-  // One poll(2) over every request's fd (up to kBatch per syscall).
+  // One poll(2) over the fds of the requests being confirmed (up to kBatch per syscall);
+  // requests on the queue's re-check list (just delivered) are presumed ready (see above).
   void CheckMany(Request* const* rs, int* rcs, size_t n) final;
   void Rearm(Request& r, bool delivered) final;
   void BeforeWait() final;
