@@ -12,9 +12,10 @@
 // and runs splice in its io-wq worker threads, so a splice pair costs two worker hand-offs and
 // two loop turns per chunk, and on a 2-core machine the workers compete with the shard for the
 // CPU. sendfile(2) from the shard's thread moves what the socket buffer takes in one syscall.
-// Measured with tests/perf/bench.py (1 shard vs nginx, A/B rounds): 64 KiB files 0.78 -> ~1.0x
-// nginx, 1 MiB files 0.86 -> ~1.3x (docs/aio.md has the numbers and the commands). kSplice stays
-// for blocking sockets, where sendfile(2) would block the thread and io-wq would not.
+// Measured with tests/perf/bench.py (1 shard vs nginx, A/B rounds, noisy shared machine):
+// kev/nginx for 1 MiB files 0.86 -> 1.82, for 64 KiB files 0.78 -> 0.92, from this alone
+// (docs/aio.md has the commands). kSplice stays for blocking sockets, where sendfile(2) would
+// block the thread and io-wq would not.
 //
 // Short transfers are resumed; EAGAIN from a non-blocking socket waits for POLLOUT. A file that
 // ends early (splice or sendfile returning 0) fails with ENODATA instead of waiting forever.
