@@ -110,7 +110,7 @@ struct RequestIndexEq {
 
 // Memory for the requests Queue::Ctl allocates: fixed-size blocks carved from slabs and kept on
 // a free list, so a million ADD/REMOVE pairs cost no malloc/free and no page faults after the
-// first round. Slabs double from 64 blocks up to one 2 MiB huge page each (AllocateHuge): a big
+// first round; a new slab is handed out front to back (bump allocation). Slabs double from 64 blocks up to one 2 MiB huge page each (AllocateHuge): a big
 // queue's first round takes one page fault per 16k requests instead of one per 32. Slabs are
 // released with the pool (the queue): memory stays at the queue's peak request count. Under
 // ASan, free blocks are poisoned so use-after-free is still reported.
@@ -131,7 +131,11 @@ class RequestPool {
     Block* next;
     alignas(Request) unsigned char bytes[sizeof(Request)];
   };
-  Block* free_ = nullptr;
+  Block* free_ = nullptr;  // blocks given back (LIFO)
+  // The newest slab's never-used tail [fresh_, fresh_end_): handed out in address order with no
+  // free-list link to write beforehand or read back (a cold-line miss per block otherwise).
+  Block* fresh_ = nullptr;
+  Block* fresh_end_ = nullptr;
   std::vector<std::pair<Block*, size_t>> slabs_;  // (slab, blocks)
   size_t next_slab_blocks_ = 64;  // doubles up to kMaxSlabBlocks
   static constexpr size_t kMaxSlabBlocks = kHugePageBytes / sizeof(Block);

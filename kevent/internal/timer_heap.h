@@ -67,8 +67,9 @@ class TimerHeap {
     return a.deadline_ns != b.deadline_ns ? a.deadline_ns < b.deadline_ns : a.seq < b.seq;
   }
   void Place(const Entry& e, size_t i);
-  // Moves e, whose slot is i, up to its place; returns that place.
-  size_t SiftUp(size_t i, const Entry& e);
+  // Moves the entry (deadline_ns, seq, request), whose slot is i, up to its place; returns that
+  // place.
+  size_t SiftUp(size_t i, int64_t deadline_ns, uint64_t seq, Request* request);
   void SiftDown(size_t i);
   void PopTop();
   void DropCancelledTop();
