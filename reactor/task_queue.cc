@@ -65,13 +65,16 @@ size_t TaskQueue::RunReady(std::chrono::nanoseconds quota) noexcept {
   SpliceNextTurn();
   running_ = true;
   preempt_requested_.store(false, std::memory_order_relaxed);
-  deadline_ = Clock::now() + quota;
+  // The clock is started lazily (StartedDeadline): a turn of fewer than kTasksPerClockRead
+  // tasks that never asks NeedPreempt() reads no clock at all.
+  quota_ = quota;
+  deadline_started_ = false;
   size_t ran = 0;
   while (head_ != nullptr) {
     PopFront()->Run();
     ++ran;
     if (preempt_requested_.load(std::memory_order_relaxed)) break;
-    if (ran % kTasksPerClockRead == 0 && Clock::now() >= deadline_) break;
+    if (ran % kTasksPerClockRead == 0 && Clock::now() >= StartedDeadline()) break;
   }
   running_ = false;
   return ran;
@@ -80,7 +83,15 @@ size_t TaskQueue::RunReady(std::chrono::nanoseconds quota) noexcept {
 bool TaskQueue::NeedPreempt() const noexcept {
   if (!running_) return false;
   if (preempt_requested_.load(std::memory_order_relaxed)) return true;
-  return Clock::now() >= deadline_;
+  return Clock::now() >= StartedDeadline();
+}
+
+TaskQueue::Clock::time_point TaskQueue::StartedDeadline() const noexcept {
+  if (!deadline_started_) {
+    deadline_ = Clock::now() + quota_;  // the turn's first clock read (vDSO, no syscall)
+    deadline_started_ = true;
+  }
+  return deadline_;
 }
 
 TaskQueue& TaskQueue::CurrentOrDie(const char* what) noexcept {
