@@ -169,15 +169,18 @@ void ShardServer::Sweep() {
 
 Future<void> ShardServer::ServeConnection(net::Connection conn) {
   // This frame is what an idle keep-alive connection costs (with the Connection's state), so
-  // it holds only what must survive between bursts; see the file comment of server.h.
+  // it holds only what must survive between bursts and awaits only two things: the next
+  // request's first bytes and a burst (see the file comment of server.h; each co_await adds an
+  // awaiter to the frame for its whole life). The close runs in a frame of its own.
   Slot slot;
   slot.conn = &conn;
   slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout);
   Link(&slot);
-  std::string peer;  // the client's host, for the access log (short: no heap for IPv4)
+  // The client's host, for the access log; allocated only with a log (once per connection).
+  std::unique_ptr<std::string> peer;
   bool broken = false;
   try {
-    if (log_) peer = HostOnly(conn.peer_address().ToString());
+    if (log_) peer = std::make_unique<std::string>(HostOnly(conn.peer_address().ToString()));
     for (;;) {
       if (conn.buffered().empty()) {
         if (draining_) break;  // idle between requests: nothing to finish
@@ -190,13 +193,26 @@ Future<void> ShardServer::ServeConnection(net::Connection conn) {
       }
       // One frame allocation per burst of requests (not per request): the price of holding
       // no parser while idle, small against the burst's syscalls.
-      if (!co_await Converse(conn, slot, peer)) break;
+      if (!co_await Converse(conn, slot, peer.get())) break;
     }
   } catch (...) {
     broken = true;  // reset, EOF mid-request, timeout or drain close
   }
   if (broken && !slot.expired) ++metrics_.client_errors;
-  if (!broken && !slot.expired) {
+  // Detached: it links a slot of its own before this one is unlinked, so Drain() still waits.
+  (void)CloseConnection(std::move(conn), slot, /*flush=*/!broken && !slot.expired);
+  Unlink(&slot);
+  MaybeFinishDrain();  // in case the close finished at once
+}
+
+Future<void> ShardServer::CloseConnection(net::Connection conn, Slot old, bool flush) {
+  Slot slot;  // inherits the deadline: a client that stops reading is still cut off
+  slot.conn = &conn;
+  slot.deadline_ns = old.deadline_ns;
+  slot.phase = old.phase;
+  slot.expired = old.expired;
+  Link(&slot);
+  if (flush) {
     try {
       co_await conn.Flush();  // Close() would drop unsent output
     } catch (...) {
@@ -211,7 +227,7 @@ Future<void> ShardServer::ServeConnection(net::Connection conn) {
 }
 
 // The requests of one burst (see server.h). Entered with at least one byte buffered.
-Future<bool> ShardServer::Converse(net::Connection& conn, Slot& slot, const std::string& peer) {
+Future<bool> ShardServer::Converse(net::Connection& conn, Slot& slot, const std::string* peer) {
   RequestParser parser(options_.limits);
   std::string out;
   ResponsePlan plan;
@@ -273,7 +289,7 @@ Future<bool> ShardServer::Converse(net::Connection& conn, Slot& slot, const std:
     metrics_.body_bytes_sent += plan.body_bytes;
     if (log_) {
       AccessLogEntry e;
-      e.peer = peer;
+      if (peer != nullptr) e.peer = *peer;
       e.time = now;
       e.status = plan.status;
       e.body_bytes = plan.body_bytes;

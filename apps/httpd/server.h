@@ -101,18 +101,21 @@ class ShardServer {
   struct Slot {
     net::Connection* conn = nullptr;
     int64_t deadline_ns = 0;  // CLOCK_MONOTONIC_COARSE
-    Phase phase = Phase::kIdle;
-    bool expired = false;  // closed by the sweep (a timeout) or by the drain
     Slot* prev = nullptr;
     Slot* next = nullptr;
+    Phase phase = Phase::kIdle;
+    bool expired = false;  // closed by the sweep (a timeout) or by the drain
   };
 
   Future<void> AcceptLoop();
   Future<void> ServeConnection(net::Connection conn);
   // Serves the requests of one burst. Resolves true when the connection is idle again (nothing
   // buffered, every response written), false when it should close cleanly; throws when the
-  // peer broke it. `peer` is the client's host for the access log ("" without a log).
-  Future<bool> Converse(net::Connection& conn, Slot& slot, const std::string& peer);
+  // peer broke it. `peer` is the client's host for the access log (null without a log).
+  Future<bool> Converse(net::Connection& conn, Slot& slot, const std::string* peer);
+  // Flushes (if `flush`) and closes a connection whose conversation ended; `old` is its slot,
+  // whose deadline and state carry over.
+  Future<void> CloseConnection(net::Connection conn, Slot old, bool flush);
   Future<std::vector<ShardMetrics>> GatherMetrics();
   void Sweep();
   void Expire(Slot& slot);
