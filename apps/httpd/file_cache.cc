@@ -87,6 +87,10 @@ void FileCache::Clear() {
   bytes_ = 0;
 }
 
+void FileCache::CloseOpenFiles() {
+  while (!fd_lru_.empty()) Erase(fd_lru_.begin());
+}
+
 void FileCache::Erase(Lru::iterator it) {
   bytes_ -= it->file->content.size();
   map_.erase(std::string_view(it->key));

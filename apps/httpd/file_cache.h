@@ -23,7 +23,9 @@
 // Bounds: the total of the cached contents stays <= `capacity_bytes` and at most
 // `max_open_files` descriptors are kept open, each evicting its least-recently-used entries.
 // An evicted or replaced descriptor is closed only when the last response sending from it lets
-// go of it (SharedFd), so a transfer never loses its file to the cache.
+// go of it (SharedFd), so a transfer never loses its file to the cache. CloseOpenFiles() drops
+// all open-file entries; the Handler calls it when the shard's last connection ends, so an
+// idle server holds no file open.
 //
 // Example:
 //   FileCache cache({.capacity_bytes = 16 << 20, .max_file_bytes = 16 << 10});
@@ -195,6 +197,9 @@ class FileCache {
 
   // Drops everything.
   void Clear();
+  // Drops the open-file entries (their descriptors close once no response holds them), keeps
+  // the content entries. The Handler calls it when its shard has no connection left.
+  void CloseOpenFiles();
 
   uint64_t bytes() const { return bytes_; }
   size_t entries() const { return map_.size(); }

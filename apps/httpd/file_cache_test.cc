@@ -215,6 +215,23 @@ TEST_F(FileCacheTest, EvictionNeverClosesADescriptorStillInUse) {
   EXPECT_FALSE(IsOpen(b_fd));
 }
 
+TEST_F(FileCacheTest, CloseOpenFilesKeepsContentEntries) {
+  FileCache cache({.capacity_bytes = 1000, .max_file_bytes = 2});
+  Write("big", "bigger");
+  Write("s", "s");
+  ASSERT_NE(cache.Insert("s", Entry("s")), nullptr);
+  SharedFd held = cache.Insert("big", FdEntry(fd_, "big"))->fd;
+  cache.CloseOpenFiles();
+  EXPECT_EQ(cache.open_files(), 0u);
+  EXPECT_EQ(cache.entries(), 1u);
+  EXPECT_NE(cache.Lookup(fd_, "s"), nullptr);
+  EXPECT_EQ(cache.Lookup(fd_, "big"), nullptr);
+  EXPECT_TRUE(IsOpen(held.get()));  // a response still holds it
+  const int fd = held.get();
+  held.Reset();
+  EXPECT_FALSE(IsOpen(fd));
+}
+
 TEST_F(FileCacheTest, NoOpenFilesWhenMaxOpenFilesIsZero) {
   FileCache cache({.capacity_bytes = 1000, .max_file_bytes = 2, .max_open_files = 0});
   Write("big", "bigger");

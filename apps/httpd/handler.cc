@@ -96,7 +96,12 @@ void AppendHtmlEscaped(std::string_view s, std::string* out) {
 }
 
 Handler::Handler(const HandlerOptions& options, FileCache* cache)
-    : options_(options), cache_(cache) {}
+    : options_(options), cache_(cache), plans_(new PlanLease::Counter{.cache = cache}) {}
+
+Handler::~Handler() {
+  plans_->cache = nullptr;  // plans still alive must not touch the cache any more
+  PlanLease::Release(plans_);
+}
 
 std::string_view Handler::DateLine(int64_t now) {
   if (now != date_sec_) {  // once per second: the formatted date is shared by all responses
@@ -162,6 +167,7 @@ void Handler::Error(int status, std::string* out, ResponsePlan* plan,
 
 void Handler::HandleParseError(int status, int64_t now, std::string* out, ResponsePlan* plan) {
   plan->Clear();
+  plan->lease.Attach(plans_);  // once per plan: a pointer compare afterwards
   now_ = now;
   minor_ = 1;
   plan->keep_alive = false;
@@ -186,6 +192,7 @@ void Handler::AppendPage(std::string_view content_type, std::string_view body, i
 void Handler::Handle(const RequestParser& req, int64_t now, bool allow_keep_alive, std::string* out,
                      ResponsePlan* plan) {
   plan->Clear();
+  plan->lease.Attach(plans_);  // once per plan: a pointer compare afterwards
   now_ = now;
   minor_ = req.version_minor();
   plan->keep_alive = allow_keep_alive && req.keep_alive();

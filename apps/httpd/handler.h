@@ -74,6 +74,49 @@ class FileRef {
   SharedFd shared_;
 };
 
+// The shard's count of live ResponsePlans a Handler has used (one per connection, in practice).
+// When the last one is destroyed the shard has no connection left, and the file cache's open
+// files are closed: an idle server holds no file open (and a test looking for leaked fds after
+// its clients left finds none). Shared by the Handler and the plans, so either may go first.
+class PlanLease {
+ public:
+  struct Counter {
+    uint32_t refs = 1;  // the handler + attached plans
+    uint32_t plans = 0;
+    FileCache* cache = nullptr;  // null once the handler is gone
+  };
+  PlanLease() = default;
+  PlanLease(PlanLease&& o) noexcept : counter_(std::exchange(o.counter_, nullptr)) {}
+  PlanLease& operator=(PlanLease&& o) noexcept {
+    if (this != &o) {
+      Detach();
+      counter_ = std::exchange(o.counter_, nullptr);
+    }
+    return *this;
+  }
+  ~PlanLease() { Detach(); }
+
+  // Counts this plan in `counter` (once: a plan keeps its lease across requests).
+  void Attach(Counter* counter) {
+    if (counter_ == counter) return;
+    Detach();
+    counter_ = counter;
+    ++counter_->refs;
+    ++counter_->plans;
+  }
+  static void Release(Counter* counter) {
+    if (--counter->refs == 0) delete counter;
+  }
+
+ private:
+  void Detach() {
+    if (counter_ == nullptr) return;
+    if (--counter_->plans == 0 && counter_->cache != nullptr) counter_->cache->CloseOpenFiles();
+    Release(std::exchange(counter_, nullptr));
+  }
+  Counter* counter_ = nullptr;
+};
+
 // Built-in pages the connection renders itself (they need data from every shard).
 enum class Special : uint8_t { kNone, kMetrics, kStatus };
 
@@ -97,6 +140,9 @@ struct ResponsePlan {
   uint64_t file_length = 0;
   // Set for built-in pages: nothing was appended; render the page and call AppendPage().
   Special special = Special::kNone;
+  // Counts this plan as a live connection of the handler's shard (see PlanLease); kept by
+  // Clear(). Keep one plan per connection for its lifetime, as the example does.
+  PlanLease lease;
 
   void Clear() {
     status = 0;
@@ -119,8 +165,11 @@ struct HandlerOptions {
 
 class Handler {
  public:
-  // `cache` may be null (no caching); it must outlive the handler.
+  // `cache` may be null (no caching); it must outlive the handler. The cache's open files
+  // (FileCache::KeepsFilesOpen) are kept while plans this handler has filled are alive, and
+  // closed when the last of them is destroyed (PlanLease): plans may outlive the handler.
   Handler(const HandlerOptions& options, FileCache* cache);
+  ~Handler();
   Handler(const Handler&) = delete;
   Handler& operator=(const Handler&) = delete;
 
@@ -160,6 +209,7 @@ class Handler {
 
   HandlerOptions options_;
   FileCache* cache_;
+  PlanLease::Counter* plans_;  // shared with the plans (PlanLease)
   int64_t now_ = 0;
   int minor_ = 1;  // HTTP minor version of the request being answered
   int64_t date_sec_ = -1;

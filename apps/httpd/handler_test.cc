@@ -201,6 +201,28 @@ TEST_P(HandlerTest, LargeFileHitsShareTheOpenFileAndSeeReplacements) {
   EXPECT_FALSE(inm.plan.file.valid());
 }
 
+// Open files stay cached while the shard has connections (plans), and close with the last.
+TEST_P(HandlerTest, OpenFilesCloseWhenTheLastPlanGoes) {
+  if (!GetParam()) GTEST_SKIP() << "no cache";
+  WriteFile(root_ + "/big.bin", std::string(5000, 'z'));
+  auto connection = std::make_unique<Result>(Get11("/big.bin"));
+  const int fd = connection->plan.file.get();
+  connection->plan.file.Reset();  // the transfer ended; the connection stays
+  EXPECT_EQ(cache_->open_files(), 1u);
+  EXPECT_TRUE(fcntl(fd, F_GETFD) >= 0);
+  EXPECT_TRUE(Get11("/big.bin").plan.cache_hit);  // another connection, come and gone
+  EXPECT_EQ(cache_->open_files(), 1u);
+  connection.reset();  // the last connection ends
+  EXPECT_EQ(cache_->open_files(), 0u);
+  EXPECT_FALSE(fcntl(fd, F_GETFD) >= 0);
+  EXPECT_EQ(cache_->entries(), 0u);
+  // A plan may outlive its handler (and then touches no cache).
+  Result late = Get11("/big.bin");
+  ASSERT_TRUE(late.plan.file.valid());
+  Reset();  // destroys the handler (and the cache) while `late` lives
+  EXPECT_EQ(late.FileBody(), std::string(5000, 'z'));
+}
+
 TEST_P(HandlerTest, ConditionalRequests) {
   Result r = Get11("/hello.txt");
   const size_t at = r.out.find("ETag: ") + 6;
