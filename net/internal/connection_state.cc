@@ -261,68 +261,81 @@ void ConnectionState::FailRead(std::exception_ptr error) noexcept {
 
 // --- Output --------------------------------------------------------------------------------
 
+ConnectionState::Output& ConnectionState::out() {
+  if (out_ == nullptr) out_ = std::make_unique<Output>();  // once per burst: see Output
+  return *out_;
+}
+
+void ConnectionState::MaybeFreeOutput() noexcept {
+  // The kernel reads `sending` until the send's final completion, even after Close.
+  if (out_ != nullptr && !send_in_flight_ && out_->sent == out_->written &&
+      out_->waiters_head == out_->waiters.size() && out_->barrier == UINT64_MAX) {
+    out_.reset();
+  }
+}
+
 Future<void> ConnectionState::Write(std::span<const std::byte> data) {
   if (closed_) return MakeExceptionFuture<void>(SystemError(ECANCELED));
   if (output_error_ != 0) return MakeExceptionFuture<void>(SystemError(output_error_));
-  // Copy into the pending buffer; its capacity is reused, so steady state allocates nothing.
-  out_pending_.insert(out_pending_.end(), data.begin(), data.end());
-  written_ += data.size();
+  Output& o = out();
+  // Copy into the pending buffer; its capacity is reused within a burst.
+  o.pending.insert(o.pending.end(), data.begin(), data.end());
+  o.written += data.size();
   MaybeStartSend();
-  uint64_t unsent = written_ - sent_;
-  if (unsent <= output_high_water_) return MakeReadyFuture();
-  return WaitSent(written_ - output_high_water_);
+  uint64_t unsent = o.written - o.sent;
+  if (unsent <= output_high_water_) {
+    MaybeFreeOutput();  // (an empty write)
+    return MakeReadyFuture();
+  }
+  return WaitSent(o.written - output_high_water_);
 }
 
 Future<void> ConnectionState::Flush() {
   if (closed_) return MakeExceptionFuture<void>(SystemError(ECANCELED));
   if (output_error_ != 0) return MakeExceptionFuture<void>(SystemError(output_error_));
-  if (sent_ >= written_) return MakeReadyFuture();
+  if (out_ == nullptr || out_->sent >= out_->written) return MakeReadyFuture();
   MaybeStartSend();
-  return WaitSent(written_);
+  return WaitSent(out_->written);
 }
 
 Future<void> ConnectionState::WaitSent(uint64_t target) {
-  waiters_.push_back(Waiter{target, Promise<void>()});  // capacity reused: no allocation
-  return waiters_.back().promise.GetFuture();
-}
-
-void ConnectionState::TrimOutput() noexcept {
-  // Only when all is sent: an idle keep-alive connection keeps at most 2 x kIdleOutputCapacity.
-  // (A free here is the hot-path cost named at kIdleOutputCapacity.)
-  if (out_sending_.capacity() > kIdleOutputCapacity) std::vector<std::byte>().swap(out_sending_);
-  if (out_pending_.capacity() > kIdleOutputCapacity) std::vector<std::byte>().swap(out_pending_);
+  // Within a burst the capacity is reused: no allocation after the first waiter.
+  out_->waiters.push_back(Output::Waiter{target, Promise<void>()});
+  return out_->waiters.back().promise.GetFuture();
 }
 
 void ConnectionState::MaybeStartSend() noexcept {
-  if (send_in_flight_ || closed_ || output_error_ != 0) return;
-  if (send_offset_ == out_sending_.size()) {
-    if (out_pending_.empty()) return;
-    out_sending_.swap(out_pending_);  // Double buffering: writes go on while this one sends.
-    out_pending_.clear();
-    send_offset_ = 0;
+  if (send_in_flight_ || closed_ || output_error_ != 0 || out_ == nullptr) return;
+  Output& o = *out_;
+  if (o.send_offset == o.sending.size()) {
+    if (o.pending.empty()) return;
+    o.sending.swap(o.pending);  // Double buffering: writes go on while this one sends.
+    o.pending.clear();
+    o.send_offset = 0;
   }
-  size_t length = out_sending_.size() - send_offset_;
-  if (barrier_ != UINT64_MAX) length = std::min<uint64_t>(length, barrier_ - sent_);
+  size_t length = o.sending.size() - o.send_offset;
+  if (o.barrier != UINT64_MAX) length = std::min<uint64_t>(length, o.barrier - o.sent);
   if (length == 0) return;
   send_in_flight_ = true;
-  AddRef();  // The kernel reads out_sending_ until the final completion.
-  poller_->Send(fd_, {out_sending_.data() + send_offset_, length}, MSG_NOSIGNAL,
+  AddRef();  // The kernel reads `sending` until the final completion.
+  poller_->Send(fd_, {o.sending.data() + o.send_offset, length}, MSG_NOSIGNAL,
                 static_cast<CompletionOf<ConnectionState, SendKind>*>(this));
 }
 
 void ConnectionState::OnCompletion(SendKind, int32_t result, uint32_t) noexcept {
   send_in_flight_ = false;
   if (!closed_) {
+    Output& o = *out_;  // kept while a send is in flight
     if (result >= 0) {
-      send_offset_ += static_cast<size_t>(result);
-      sent_ += static_cast<uint64_t>(result);
-      if (send_offset_ == out_sending_.size()) {
-        out_sending_.clear();
-        send_offset_ = 0;
-        if (sent_ == written_) TrimOutput();
+      o.send_offset += static_cast<size_t>(result);
+      o.sent += static_cast<uint64_t>(result);
+      if (o.send_offset == o.sending.size()) {
+        o.sending.clear();
+        o.send_offset = 0;
       }
       ResolveWaiters();
       MaybeStartSend();
+      MaybeFreeOutput();  // all sent: an idle connection keeps no output buffer
     } else if (result != -EAGAIN && result != -EINTR) {
       output_error_ = -result;
       FailWaiters(SystemError(output_error_));
@@ -334,25 +347,28 @@ void ConnectionState::OnCompletion(SendKind, int32_t result, uint32_t) noexcept 
 }
 
 void ConnectionState::ResolveWaiters() noexcept {
-  // SetValue only schedules the waiter (nothing runs inline), so waiters_ cannot change under
-  // this loop.
-  while (waiters_head_ < waiters_.size() && waiters_[waiters_head_].target <= sent_) {
-    Promise<void> promise = std::move(waiters_[waiters_head_++].promise);
+  // SetValue only schedules the waiter (nothing runs inline), so the waiters cannot change
+  // under this loop.
+  Output& o = *out_;
+  while (o.waiters_head < o.waiters.size() && o.waiters[o.waiters_head].target <= o.sent) {
+    Promise<void> promise = std::move(o.waiters[o.waiters_head++].promise);
     promise.SetValue();
   }
-  if (waiters_head_ == waiters_.size()) {
-    waiters_.clear();
-    waiters_head_ = 0;
+  if (o.waiters_head == o.waiters.size()) {
+    o.waiters.clear();
+    o.waiters_head = 0;
   }
 }
 
 void ConnectionState::FailWaiters(std::exception_ptr error) noexcept {
-  while (waiters_head_ < waiters_.size()) {
-    Promise<void> promise = std::move(waiters_[waiters_head_++].promise);
+  if (out_ == nullptr) return;
+  Output& o = *out_;
+  while (o.waiters_head < o.waiters.size()) {
+    Promise<void> promise = std::move(o.waiters[o.waiters_head++].promise);
     promise.SetException(error);
   }
-  waiters_.clear();
-  waiters_head_ = 0;
+  o.waiters.clear();
+  o.waiters_head = 0;
 }
 
 Future<void> ConnectionState::BeginExclusiveOutput(ConnectionExtension* extension) {
@@ -361,41 +377,44 @@ Future<void> ConnectionState::BeginExclusiveOutput(ConnectionExtension* extensio
   if (closed_) return MakeExceptionFuture<void>(SystemError(ECANCELED));
   if (output_error_ != 0) return MakeExceptionFuture<void>(SystemError(output_error_));
   rare_->extension = extension;
-  barrier_ = written_;
-  if (sent_ < written_) SendPendingInline();
-  if (sent_ >= written_) return MakeReadyFuture();
+  Output& o = out();
+  o.barrier = o.written;
+  if (o.sent < o.written) SendPendingInline();
+  if (o.sent >= o.written) return MakeReadyFuture();
   MaybeStartSend();
-  return WaitSent(written_);
+  return WaitSent(o.written);
 }
 
 void ConnectionState::SendPendingInline() noexcept {
-  if (send_in_flight_ || send_offset_ != out_sending_.size() || out_pending_.empty()) return;
+  Output& o = *out_;
+  if (send_in_flight_ || o.send_offset != o.sending.size() || o.pending.empty()) return;
   // Direct syscall, not through the poller: the bytes before a file transfer (a response
   // header) usually fit the socket buffer, and sending them now lets the transfer start in
   // this turn instead of after a send completion one loop turn later.
-  ssize_t n = ::send(fd_, out_pending_.data(), out_pending_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ssize_t n = ::send(fd_, o.pending.data(), o.pending.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n <= 0) return;  // EAGAIN or an error: the poller's send finds and reports it
-  sent_ += static_cast<uint64_t>(n);
-  if (static_cast<size_t>(n) == out_pending_.size()) {
-    out_pending_.clear();
+  o.sent += static_cast<uint64_t>(n);
+  if (static_cast<size_t>(n) == o.pending.size()) {
+    o.pending.clear();
   } else {
-    out_sending_.swap(out_pending_);
-    out_pending_.clear();
-    out_sending_.erase(out_sending_.begin(), out_sending_.begin() + n);
-    send_offset_ = 0;
+    o.sending.swap(o.pending);
+    o.pending.clear();
+    o.sending.erase(o.sending.begin(), o.sending.begin() + n);
+    o.send_offset = 0;
   }
   ResolveWaiters();
 }
 
 void ConnectionState::EndExclusiveOutput(int error) noexcept {
   if (rare_ != nullptr) rare_->extension = nullptr;
-  barrier_ = UINT64_MAX;
+  if (out_ != nullptr) out_->barrier = UINT64_MAX;
   if (closed_) return;
   if (error != 0 && output_error_ == 0) {
     output_error_ = error;
     FailWaiters(SystemError(error));
   }
   MaybeStartSend();
+  MaybeFreeOutput();
 }
 
 // --- Close and connect -----------------------------------------------------------------------

@@ -13,7 +13,7 @@
 // keeps that pool buffer as its input (no copy) until the bytes are consumed, then gives it
 // back; only when a read needs more bytes than it has (a request split across segments) are
 // the buffered bytes copied into a buffer of the connection's own, which is freed again once
-// consumed. Output buffers are freed when everything is sent (kIdleOutputCapacity).
+// consumed. The output state and its buffers are freed when everything is sent (Output).
 // So a keep-alive connection between requests holds no buffer beyond this object, and the
 // pending read's future state is embedded in it too (ReadState).
 //
@@ -106,7 +106,7 @@ class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
     return {in_data_ + in_begin_, in_end_ - in_begin_};
   }
   size_t buffer_bytes() const noexcept {
-    return in_cap_ + out_sending_.capacity() + out_pending_.capacity();
+    return in_cap_ + (out_ == nullptr ? 0 : out_->sending.capacity() + out_->pending.capacity());
   }
   Future<std::span<const std::byte>> ReadSome();
   Future<std::span<const std::byte>> ReadExactly(size_t n);
@@ -176,8 +176,12 @@ class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
   void SetOwnBuffer(std::byte* buffer, size_t capacity) noexcept;
   // With nothing buffered: frees the own input buffer / gives the pool buffer back.
   void ReleaseInput() noexcept;
-  // Frees output buffers larger than kIdleOutputCapacity; called when everything is sent.
-  void TrimOutput() noexcept;
+  // The output state, made on first use.
+  struct Output;
+  Output& out();
+  // Frees the output state once nothing needs it: all sent, nothing in flight or waiting, no
+  // transfer holding the stream.
+  void MaybeFreeOutput() noexcept;
   std::string_view delimiter() const noexcept {
     return delimiter_len_ <= kInlineDelimiter ? std::string_view(delimiter_, delimiter_len_)
                                               : std::string_view(rare_->long_delimiter);
@@ -190,10 +194,6 @@ class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
   void FailWaiters(std::exception_ptr error) noexcept;
   Future<void> WaitSent(uint64_t target);
 
-  // Output capacity kept by a connection whose output is all sent: none, so an idle connection
-  // holds no output buffer. The price is one malloc/free per burst of writes (tcache-sized for
-  // small responses: tens of ns against the microseconds of the send).
-  static constexpr size_t kIdleOutputCapacity = 0;
   // ReadUntil delimiters up to this long are kept inline ("\r\n\r\n" is 4).
   static constexpr size_t kInlineDelimiter = 8;
 
@@ -214,22 +214,30 @@ class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
   size_t input_buffer_size_;  // SocketOptions::input_buffer_size
   size_t output_high_water_;  // SocketOptions::output_high_water
 
-  // Output: out_sending_[send_offset_..] is being sent; out_pending_ collects later writes.
-  // Byte counters are stream positions: written_ appended so far, sent_ accepted by the kernel.
-  std::vector<std::byte> out_sending_;
-  std::vector<std::byte> out_pending_;
-  size_t send_offset_ = 0;
-  uint64_t written_ = 0;
-  uint64_t sent_ = 0;
-  uint64_t barrier_ = UINT64_MAX;  // exclusive output: bytes at or past this are held
-  struct Waiter {
-    uint64_t target;  // resolves when sent_ >= target
-    Promise<void> promise;
+  // Output, out of line: only a connection with bytes unsent, a flush waiting or a transfer
+  // holding the stream has one, so an idle connection holds neither this nor output buffers.
+  // The price is one malloc/free per burst of writes besides the buffer's (tcache-sized: tens
+  // of ns against the microseconds of the send).
+  struct Output {
+    // sending[send_offset..] is being sent; pending collects later writes.
+    std::vector<std::byte> sending;
+    std::vector<std::byte> pending;
+    size_t send_offset = 0;
+    // Stream positions since this Output was made: written appended, sent accepted by the
+    // kernel.
+    uint64_t written = 0;
+    uint64_t sent = 0;
+    uint64_t barrier = UINT64_MAX;  // exclusive output: bytes at or past this are held
+    struct Waiter {
+      uint64_t target;  // resolves when sent >= target
+      Promise<void> promise;
+    };
+    // Targets non-decreasing; [waiters_head, size) wait. A vector, not a deque: an empty
+    // std::deque still allocates ~600 bytes.
+    std::vector<Waiter> waiters;
+    size_t waiters_head = 0;
   };
-  // Targets non-decreasing; [waiters_head_, size) wait. A vector, not a deque: an empty
-  // std::deque still allocates ~600 bytes, which an idle connection should not hold.
-  std::vector<Waiter> waiters_;
-  size_t waiters_head_ = 0;
+  std::unique_ptr<Output> out_;
   Promise<void> close_promise_;  // Close(want_future=true) waits on it; see close_wanted_
   // Only outgoing connections connect: kept out of line so an accepted connection (the many,
   // on a server) does not carry ~170 bytes it never uses. Freed when the connect completes.
