@@ -74,10 +74,11 @@ class FileRef {
   SharedFd shared_;
 };
 
-// The shard's count of live ResponsePlans a Handler has used (one per connection, in practice).
-// When the last one is destroyed the shard has no connection left, and the file cache's open
-// files are closed: an idle server holds no file open (and a test looking for leaked fds after
-// its clients left finds none). Shared by the Handler and the plans, so either may go first.
+// The shard's count of live ResponsePlans a Handler has used, plus leases from
+// Handler::Lease(). When the last one is destroyed the shard has no request in progress (and,
+// if the server holds a lease per connection, no connection), and the file cache's open files
+// are closed: an idle server holds no file open (a test looking for leaked fds after its
+// clients left finds none). Shared by the Handler and the plans, so either may go first.
 class PlanLease {
  public:
   struct Counter {
@@ -188,6 +189,15 @@ class Handler {
   // no-store; no body for HEAD), keeping plan->keep_alive.
   void AppendPage(std::string_view content_type, std::string_view body, int64_t now,
                   std::string* out, ResponsePlan* plan);
+
+  // A lease that counts as one live plan (see PlanLease) until destroyed. A server whose
+  // plans live per burst of requests, not per connection, holds one per connection, so the
+  // cache's open files are not closed between bursts while connections are alive.
+  PlanLease Lease() {
+    PlanLease lease;
+    lease.Attach(plans_);
+    return lease;
+  }
 
   // The current "Date: ...\r\n" line for `now`.
   std::string_view DateLine(int64_t now);

@@ -216,6 +216,14 @@ TEST_P(HandlerTest, OpenFilesCloseWhenTheLastPlanGoes) {
   EXPECT_EQ(cache_->open_files(), 0u);
   EXPECT_FALSE(fcntl(fd, F_GETFD) >= 0);
   EXPECT_EQ(cache_->entries(), 0u);
+  // A connection's lease keeps them across its bursts (plans that come and go).
+  {
+    PlanLease lease = handler_->Lease();
+    EXPECT_TRUE(Get11("/big.bin").plan.file.valid());
+    EXPECT_EQ(cache_->open_files(), 1u);
+    EXPECT_TRUE(Get11("/big.bin").plan.cache_hit);
+  }
+  EXPECT_EQ(cache_->open_files(), 0u);
   // A plan may outlive its handler (and then touches no cache).
   Result late = Get11("/big.bin");
   ASSERT_TRUE(late.plan.file.valid());
