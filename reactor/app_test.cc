@@ -112,12 +112,15 @@ TEST(AppTest, MainThrowingExitsWithOne) { EXPECT_EQ(RunToEnd({"--smp=2", "--thro
 TEST(AppTest, HyphenatedFlagNamesAreAccepted) {
   EXPECT_EQ(RunToEnd({"--smp=1", "--throw-in-main"}), 1);
   EXPECT_EQ(RunToEnd({"--smp=1", "--throw-in-main=false"}), 0);
+  EXPECT_EQ(RunToEnd({"--smp=2", "--idle-poll-us=200"}), 0);
 }
 
 TEST(AppTest, BadCommandLinesAreRejectedWithTwo) {
   EXPECT_EQ(RunToEnd({"--no_such_flag"}), 2);
   EXPECT_EQ(RunToEnd({"--smp=lots"}), 2);
   EXPECT_EQ(RunToEnd({"--backend=kqueue"}), 2);
+  EXPECT_EQ(RunToEnd({"--idle_poll_us=1000001"}), 2);
+  EXPECT_EQ(RunToEnd({"--idle_poll_us=-1"}), 2);
   EXPECT_EQ(RunToEnd({"--cpuset=1-0"}), 2);
   EXPECT_EQ(RunToEnd({"--cpuset=8000"}), 2);  // a CPU this machine does not have
   EXPECT_EQ(RunToEnd({"--smp=4096"}), 2);     // more shards than CPUs

@@ -67,6 +67,7 @@ void KeventHandler::Unregister() noexcept {
 Reactor::Reactor(const ReactorOptions& options)
     : shard_id_(options.shard_id),
       task_quota_(options.task_quota),
+      idle_poll_ns_(std::max<int64_t>(0, options.idle_poll.count())),
       poller_(CreatePoller(options)),
       waker_(poller_.get()) {
   KEV_CHECK_MSG(current_ == nullptr, "a second kev::Reactor on one thread");
@@ -141,6 +142,18 @@ void Reactor::PollBackend() {
   if (tasks_.Empty() || (turns_.load(std::memory_order_relaxed) & 63) == 0) queue_->BeforeWait();
   bool block = tasks_.Empty() && queue_->ready_count() == 0 &&
                !stop_requested_.load(std::memory_order_relaxed);
+  if (block && idle_poll_ns_ > 0) {
+    // Idle polling (ReactorOptions::idle_poll): a clock read only on turns with nothing to do.
+    const int64_t now = NowNs();
+    if (idle_since_ns_ == 0) idle_since_ns_ = now;
+    if (now - idle_since_ns_ < idle_poll_ns_) {
+      block = false;
+    } else {
+      EndIdlePolling();  // polled long enough: sleep
+    }
+  } else if (!block) {
+    EndIdlePolling();
+  }
   bool announced_sleep = false;
   if (block && smp_ != nullptr) {
     // Flushes our messages, then announces the sleep so peers know to Wake() us (smp_queue.h).
@@ -162,9 +175,17 @@ void Reactor::PollBackend() {
   Add(polls_, 1);
   const int n = poller_->Wait(timeout);
   if (block) Add(idle_ns_, static_cast<uint64_t>(std::max<int64_t>(0, NowNs() - start)));
+  if (n > 0) EndIdlePolling();
   if (announced_sleep) smp_->ExitSleep(smp_shard_);
   if (n < 0) throw std::system_error(-n, std::system_category(), "kev::Reactor: poller failed");
   Add(completions_, static_cast<uint64_t>(n));
+}
+
+void Reactor::EndIdlePolling() noexcept {
+  if (idle_since_ns_ == 0) return;
+  // The polling turns were idle time too (the shard had nothing to do).
+  Add(idle_ns_, static_cast<uint64_t>(std::max<int64_t>(0, NowNs() - idle_since_ns_)));
+  idle_since_ns_ = 0;
 }
 
 void Reactor::DeliverEvents() {

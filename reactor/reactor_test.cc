@@ -114,6 +114,39 @@ TEST_P(ReactorTest, BlocksWhenIdleAndCountsIt) {
   EXPECT_GE(m.turns, 1u);
 }
 
+// Idle polling: a shard with nothing to do polls without blocking for idle_poll, then sleeps;
+// events that arrive meanwhile (a timer, a cross-thread Stop) are still taken, and the polled
+// time is idle time.
+TEST_P(ReactorTest, IdlePollingPollsThenSleeps) {
+  ReactorOptions o = Options();
+  o.idle_poll = milliseconds(5);
+  ReactorMetrics m = RunReactor(
+      []() -> Future<ReactorMetrics> {
+        co_await Sleep(milliseconds(2));   // shorter than idle_poll: taken while polling
+        co_await Sleep(milliseconds(30));  // longer: polls 5 ms, then sleeps
+        co_return Reactor::Current().metrics();
+      },
+      o);
+  EXPECT_GE(m.sleeps, 1u);
+  // Polling turns: each is a poll that may not block, far more of them than sleeps.
+  EXPECT_GT(m.polls, m.sleeps + 10);
+  EXPECT_GE(m.idle_time, milliseconds(20));  // both the polled and the slept time
+}
+
+TEST_P(ReactorTest, IdlePollingStillTakesAStopFromAnotherThread) {
+  ReactorOptions o = Options();
+  o.idle_poll = std::chrono::hours(1);  // never sleeps: Stop must be seen while polling
+  Reactor reactor(o);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    reactor.Stop();
+  });
+  reactor.Run();
+  stopper.join();
+  EXPECT_EQ(reactor.metrics().sleeps, 0u);
+  EXPECT_GT(reactor.metrics().polls, 10u);
+}
+
 TEST_P(ReactorTest, StopFromAnotherThreadEndsABlockedRun) {
   Reactor reactor(Options());
   std::thread stopper([&] {

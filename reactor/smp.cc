@@ -116,6 +116,7 @@ void Smp::ShardMain(unsigned shard, const std::function<void()>& start) {
     ro.shard_id = shard;
     ro.task_quota = options_.task_quota;
     ro.poller_entries = options_.poller_entries;
+    ro.idle_poll = options_.idle_poll;
     reactor.emplace(ro);
     reactor->AttachSmp(matrix_.get(), shard);
     // Each shard writes only its own waker slot, before the barrier that orders it before any

@@ -74,6 +74,7 @@ struct SmpOptions {
   PollerBackend backend = PollerBackend::kDefault;
   std::chrono::nanoseconds task_quota = TaskQueue::kDefaultQuota;
   unsigned poller_entries = 4096;
+  std::chrono::nanoseconds idle_poll{0};  // ReactorOptions::idle_poll, for every shard
   std::size_t ring_capacity = SmpMessageMatrix::kDefaultRingCapacity;
 };
 
