@@ -61,10 +61,12 @@ struct SocketOptions {
   // Size of the connection's own input buffer, used when a read needs more bytes than one
   // receive brought (and when the shard's receive pool is empty); ReadExactly / ReadUntil grow
   // it up to what they need. A connection waiting with nothing buffered holds no input buffer:
-  // its data lands in the shard's pool (PollerOptions::recv_buffer_size).
+  // its data lands in the shard's pool (PollerOptions::recv_buffer_size). At most 4 GiB - 1
+  // (larger values are clamped).
   size_t input_buffer_size = 16 * 1024;
   // Write() returns a pending future (backpressure) while more than this many bytes are
-  // buffered and unsent; it resolves once the backlog drops below it.
+  // buffered and unsent; it resolves once the backlog drops below it. At most 4 GiB - 1
+  // (larger values are clamped).
   size_t output_high_water = 256 * 1024;
 };
 

@@ -31,8 +31,10 @@ void ReadState::Destroy() noexcept {
 
 ConnectionState::ConnectionState(Poller& poller, int fd, const SocketOptions& options) noexcept
     : poller_(&poller),
-      input_buffer_size_(options.input_buffer_size),
-      output_high_water_(options.output_high_water),
+      input_buffer_size_(static_cast<uint32_t>(std::min<size_t>(options.input_buffer_size,
+                                                                 UINT32_MAX))),
+      output_high_water_(static_cast<uint32_t>(std::min<size_t>(options.output_high_water,
+                                                                 UINT32_MAX))),
       fd_(fd) {
   use_pool_ = poller.SupportsBufferSelect();
 }
@@ -183,7 +185,7 @@ void ConnectionState::StartRecv(size_t need, size_t grow_to) noexcept {
   if (pool_buf_ >= 0) {
     // More bytes wanted than the pool buffer brought: move them to a buffer of our own (the
     // pool buffer must not stay pinned while this connection waits).
-    size_t want = std::max({need, grow_to, input_buffer_size_});
+    size_t want = std::max({need, grow_to, size_t{input_buffer_size_}});
     auto* own = new std::byte[want];
     if (have > 0) std::memcpy(own, in_data_ + in_begin_, have);
     poller_->ReturnBuffer(static_cast<uint16_t>(std::exchange(pool_buf_, -1)));
@@ -194,7 +196,7 @@ void ConnectionState::StartRecv(size_t need, size_t grow_to) noexcept {
   } else if (in_cap_ < need) {
     // Grows to the working size (first read, or a larger ReadExactly/ReadUntil) and keeps it,
     // so steady-state reads allocate nothing.
-    size_t want = std::max({need, grow_to, input_buffer_size_});
+    size_t want = std::max({need, grow_to, size_t{input_buffer_size_}});
     auto* bigger = new std::byte[want];
     if (have > 0) std::memcpy(bigger, in_data_ + in_begin_, have);
     SetOwnBuffer(bigger, want);

@@ -211,8 +211,6 @@ class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
   size_t scan_from_ = 0;  // kUntil: offset (from in_begin_) where the search resumes
   // The pending read's state (one reference), or null. Usually read_storage_.
   ReadState* read_state_ = nullptr;
-  size_t input_buffer_size_;  // SocketOptions::input_buffer_size
-  size_t output_high_water_;  // SocketOptions::output_high_water
 
   // Output, out of line: only a connection with bytes unsent, a flush waiting or a transfer
   // holding the stream has one, so an idle connection holds neither this nor output buffers.
@@ -244,6 +242,10 @@ class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
   std::unique_ptr<Connecting> connecting_;
   std::unique_ptr<Rare> rare_;
 
+  // SocketOptions::input_buffer_size and output_high_water, clamped to 4 GiB - 1 (32 bits:
+  // 8 bytes less on every connection).
+  uint32_t input_buffer_size_;
+  uint32_t output_high_water_;
   uint32_t refs_ = 1;
   int fd_;
   int32_t pool_buf_ = -1;  // the poller's buffer id held as input, or -1
