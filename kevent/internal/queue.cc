@@ -196,7 +196,7 @@ void Queue::CtlEntry(unsigned cmd, ukevent& uk) {
       void* block = pool_.Allocate();
       Request* r = nullptr;
       index_.lazy_emplace(RequestKey::Of(uk), [&](const auto& construct) {
-        r = new (block) Request(uk);
+        r = new (block) Request(uk, /*owned=*/true);
         construct(r);
       });
       if (r == nullptr) {
@@ -204,7 +204,6 @@ void Queue::CtlEntry(unsigned cmd, ukevent& uk) {
         Reject(uk, EEXIST);
         return;
       }
-      r->queue_owned = true;
       Add(r, uk, /*indexed=*/true);
       return;
     }

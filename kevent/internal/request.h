@@ -56,6 +56,8 @@ struct RequestKey {
 // cancelling them costs. Hence the bit-fields, and the timer fields packed into holes.
 struct Request {
   explicit Request(const ukevent& u) : uk(u) { uk.ret_flags = 0; }
+  // For the queue's own requests (queue_owned); one constructor sets every flag bit at once.
+  Request(const ukevent& u, bool owned) : uk(u), queue_owned(owned) { uk.ret_flags = 0; }
   Request(const Request&) = delete;
   Request& operator=(const Request&) = delete;
 
@@ -83,6 +85,9 @@ struct Request {
   bool recheck : 1 = false;  // readied by a level-triggered re-check: confirm before delivery
   // The confirmation was done for this Dequeue already (batched), with result precheck_rc.
   bool prechecked : 1 = false;
+  // The rest of the byte, initialised too so that constructing a Request stores the whole byte
+  // instead of reading the fresh (cold) line back to merge bits into it.
+  uint8_t unused_flags : 3 = 0;
 
   // Queue's ready list, or its list of level-triggered requests to re-check.
   ListHook ready_hook;
