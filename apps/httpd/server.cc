@@ -178,6 +178,9 @@ Future<void> ShardServer::ServeConnection(net::Connection conn) {
   Link(&slot);
   // The client's host, for the access log; allocated only with a log (once per connection).
   std::unique_ptr<std::string> peer;
+  // Plans live per burst (in Converse): this keeps the file cache's open files open between
+  // bursts while the connection lives (see Handler::Lease). One pointer in the frame.
+  PlanLease lease = handler_.Lease();
   bool broken = false;
   try {
     if (log_) peer = std::make_unique<std::string>(HostOnly(conn.peer_address().ToString()));
