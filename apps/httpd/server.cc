@@ -346,18 +346,23 @@ Future<bool> ShardServer::Converse(net::Connection& conn, Slot& slot, const std:
 
     // ---- Send. ----
     if (plan.file.valid()) {
-      co_await conn.Write(out);  // the head goes out before the file (sendfile.h ordering)
-      out.clear();
-      batched = 0;
+      // The head (and any batched responses before it) rides with the file's first bytes:
+      // SendFile with a head sends it with send(MSG_MORE) and starts the sendfile in the same
+      // call (aio/sendfile.h), so they share TCP segments and cost no extra loop turn.
+      std::string_view head = out;
       uint64_t offset = plan.file_offset;
       uint64_t left = plan.file_length;
+      if (left == 0) co_await conn.Write(out);
       while (left > 0) {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kSendFileChunk));
         slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.send_timeout);
-        co_await aio::SendFile(conn, plan.file.get(), static_cast<off_t>(offset), n);
+        co_await aio::SendFile(conn, head, plan.file.get(), static_cast<off_t>(offset), n);
+        head = {};
         offset += n;
         left -= n;
       }
+      out.clear();
+      batched = 0;
       plan.file.Reset();
     } else if (++batched >= options_.max_pipelined || out.size() >= kMaxBatchBytes) {
       co_await conn.Write(out);
