@@ -43,8 +43,11 @@ void* AllocateHuge(size_t bytes);
 // queue gave back stays with the process, up to the cap.
 void FreeHuge(void* p, size_t bytes) noexcept;
 
-// What FreeHuge keeps at most, in all: two queues of a million timers.
-inline constexpr size_t kHugeCacheBytes = size_t{512} << 20;
+// What FreeHuge keeps at most, in all: 32 big blocks. Deliberately small: on a quiet machine
+// timer_bench's arm+cancel median was the same with a cap of 0, 64 MiB and 512 MiB (10.1-10.4x,
+// 10.0x, 10.3-10.4x timerfd, alternating runs); the cache helps the first big queue after
+// another one closed, which is not worth keeping hundreds of MiB a process no longer uses.
+inline constexpr size_t kHugeCacheBytes = size_t{64} << 20;
 
 // Bytes held by the process-wide cache now (tests).
 size_t HugeCacheBytesForTesting();
