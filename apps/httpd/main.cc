@@ -50,6 +50,9 @@ ABSL_FLAG(int64_t, file_cache_bytes, 16 << 20,
 // 16 KiB: measured crossover (server CPU per request) between a cache hit, which copies the
 // body twice in user space, and open+fstat+sendfile+close, which copies nothing.
 ABSL_FLAG(int64_t, file_cache_max_file, 16 << 10, "Largest file the cache holds, in bytes.");
+ABSL_FLAG(int64_t, file_cache_open_files, 256,
+          "Files over --file_cache_max_file kept open per shard (like nginx's open_file_cache: a "
+          "hit skips open+fstat+close); 0 opens every file per request.");
 ABSL_FLAG(int64_t, file_cache_valid_ms, 1000,
           "A cached file checked (fstatat) within this many milliseconds is served without "
           "re-checking; 0 re-checks on every hit.");
@@ -131,6 +134,8 @@ ServerOptions OptionsFromFlags() {
       static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_file_cache_bytes)));
   o.file_cache.max_file_bytes =
       static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_file_cache_max_file)));
+  o.file_cache.max_open_files =
+      static_cast<size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_file_cache_open_files)));
   o.file_cache.revalidate_after =
       std::chrono::milliseconds(std::max<int64_t>(0, absl::GetFlag(FLAGS_file_cache_valid_ms)));
   return o;
