@@ -48,6 +48,19 @@ struct Range {
   size_t count;
 };
 
+// What a ranges test receives after `prefix`: "<i>" and then range i's bytes, for each range,
+// then "END". *total gets the file bytes.
+std::string ExpectedRanges(const std::string& prefix, const std::vector<Range>& ranges,
+                           size_t* total) {
+  std::string expected = prefix;
+  *total = 0;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    expected += "<" + std::to_string(i) + ">" + Expected(ranges[i].offset, ranges[i].count);
+    *total += ranges[i].count;
+  }
+  return expected + "END";
+}
+
 // Writes "<i>" before each range, then "END", then closes.
 Future<size_t> ServeRanges(Connection* c, int fd, std::vector<Range> ranges) {
   size_t total = 0;
@@ -109,13 +122,8 @@ TEST_P(SendFileTest, OddRangesInOrderWithWrites) {
   Connect();
   std::vector<Range> ranges = {{0, 1},         {1, 1},           {4095, 3},         {12345, 100001},
                                {kSize - 7, 7}, {65535, 1 << 20}, {777, kSize - 777}};
-  std::string expected;
   size_t total = 0;
-  for (size_t i = 0; i < ranges.size(); ++i) {
-    expected += "<" + std::to_string(i) + ">" + Expected(ranges[i].offset, ranges[i].count);
-    total += ranges[i].count;
-  }
-  expected += "END";
+  const std::string expected = ExpectedRanges("", ranges, &total);
   Future<std::string> received = ReadToEnd(&client_);
   EXPECT_EQ(loop_.Run(ServeRanges(&server_, file.fd(), ranges)), total);
   std::string got = loop_.Run(std::move(received));
@@ -158,13 +166,8 @@ TEST_P(SendFileTest, HeadThenFileByteForByte) {
   // Zero-length ranges are plain writes of the head; the big range outruns the socket buffer,
   // so the head and then the file resume from POLLOUT.
   std::vector<Range> ranges = {{0, 1}, {5, 0}, {4095, 65536}, {0, kSize}, {kSize - 7, 7}};
-  std::string expected = "first|";
   size_t total = 0;
-  for (size_t i = 0; i < ranges.size(); ++i) {
-    expected += "<" + std::to_string(i) + ">" + Expected(ranges[i].offset, ranges[i].count);
-    total += ranges[i].count;
-  }
-  expected += "END";
+  const std::string expected = ExpectedRanges("first|", ranges, &total);
   Future<std::string> received = ReadToEnd(&client_);
   loop_.Run(server_.Write("first|"));  // still unsent when the first SendFile starts
   EXPECT_EQ(loop_.Run(ServeRangesWithHeads(&server_, file.fd(), ranges)), total);

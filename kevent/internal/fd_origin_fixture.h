@@ -127,6 +127,19 @@ class OriginTest : public ::testing::TestWithParam<const char*> {
     return out;
   }
 
+  // Collects events (each wait up to `timeout`) until there are at least `n`; fewer if a wait
+  // comes back empty (which fails the test).
+  std::vector<ukevent> GetAtLeast(size_t n, timespec timeout) {
+    std::vector<ukevent> all;
+    while (all.size() < n) {
+      std::vector<ukevent> more = Get(1, timeout);
+      EXPECT_FALSE(more.empty()) << "got " << all.size() << " of " << n << " events";
+      if (more.empty()) break;
+      all.insert(all.end(), more.begin(), more.end());
+    }
+    return all;
+  }
+
   static void Write(int fd, const std::string& s) {
     ASSERT_EQ(write(fd, s.data(), s.size()), static_cast<ssize_t>(s.size()));
   }

@@ -92,12 +92,7 @@ TEST_P(PipeTest, LevelAndEdgeTriggeredRequestsOnOneFd) {
   ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, KEVENT_REQ_ET, 2)).ret_flags, 0u);
   for (int round = 0; round < 2; ++round) {
     Write(p[1], "x");
-    std::vector<ukevent> all;
-    while (all.size() < 2) {
-      std::vector<ukevent> more = Get(1, kLong);
-      ASSERT_FALSE(more.empty());
-      all.insert(all.end(), more.begin(), more.end());
-    }
+    std::vector<ukevent> all = GetAtLeast(2, kLong);
     ASSERT_EQ(all.size(), 2u);
     EXPECT_EQ(all[0].user[0] + all[1].user[0], 1u + 2u);
     std::vector<ukevent> again = Get(1, kBrief);
@@ -118,12 +113,7 @@ TEST_P(PipeTest, ReusedFdNumberWatchesTheNewPipe) {
   ASSERT_EQ(dup2(q[0], p[0]), p[0]);  // p[0] now names q's read end
   ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, 0, 2)).ret_flags, 0u);
   Write(q[1], "x");
-  std::vector<ukevent> all;
-  while (all.size() < 2) {
-    std::vector<ukevent> more = Get(1, kLong);
-    ASSERT_FALSE(more.empty());
-    all.insert(all.end(), more.begin(), more.end());
-  }
+  std::vector<ukevent> all = GetAtLeast(2, kLong);
   ASSERT_EQ(all.size(), 2u);
   for (const ukevent& e : all) {
     if (e.user[0] == 1) {

@@ -160,12 +160,7 @@ TEST_P(SocketTest, OneActivityGoesToTheFirstRequestUnlessWakeupAll) {
 
   Add(Req(KEVENT_SOCKET, sv[0], KEVENT_SOCKET_RECV, KEVENT_REQ_WAKEUP_ALL, 3));
   Write(sv[1], "y");
-  std::vector<ukevent> all;
-  while (all.size() < 2) {
-    std::vector<ukevent> more = Get(1, kLong);
-    ASSERT_FALSE(more.empty());
-    all.insert(all.end(), more.begin(), more.end());
-  }
+  std::vector<ukevent> all = GetAtLeast(2, kLong);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].user[0] + all[1].user[0], 1u + 3u);  // the first, and the WAKEUP_ALL one
 }
