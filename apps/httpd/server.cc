@@ -348,19 +348,20 @@ Future<bool> ShardServer::Converse(net::Connection& conn, Slot& slot, const std:
     if (plan.file.valid()) {
       // The head (and any batched responses before it) rides with the file's first bytes:
       // SendFile with a head sends it with send(MSG_MORE) and starts the sendfile in the same
-      // call (aio/sendfile.h), so they share TCP segments and cost no extra loop turn.
+      // call (aio/sendfile.h), so they share TCP segments and cost no extra loop turn. The
+      // Handler sets a file only for a non-empty body; the first call runs regardless, so the
+      // head always goes out (SendFile of 0 bytes is just the head's Write).
       std::string_view head = out;
       uint64_t offset = plan.file_offset;
       uint64_t left = plan.file_length;
-      if (left == 0) co_await conn.Write(out);
-      while (left > 0) {
+      do {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kSendFileChunk));
         slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.send_timeout);
         co_await aio::SendFile(conn, head, plan.file.get(), static_cast<off_t>(offset), n);
         head = {};
         offset += n;
         left -= n;
-      }
+      } while (left > 0);
       out.clear();
       batched = 0;
       plan.file.Reset();
