@@ -5,20 +5,6 @@
 
 #include <utility>
 
-#if defined(__SANITIZE_THREAD__)
-// ThreadSanitizer tracks file descriptors by number, through its interceptors of open, close,
-// send, ... Two ways httpd creates and destroys descriptors are invisible to it: files are
-// opened with syscall(SYS_openat2) (path.cc) and sockets are accepted and closed by io_uring
-// operations. So when shard A sends on socket fd N, io_uring closes it, and shard B later gets N
-// from openat2 for a cached file and closes it here, TSan sees two threads touching "fd N" with
-// no happens-before and reports a race: the kernel's fd table orders them, TSan cannot know.
-// Suppressed for this one close site only (found by tests/reliability and httpd_test under
-// --config=tsan once the cache kept files open across requests).
-extern "C" const char* __tsan_default_suppressions() {
-  return "race:kev::httpd::SharedFd::Reset\n";
-}
-#endif
-
 namespace kev::httpd {
 namespace {
 
