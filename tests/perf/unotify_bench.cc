@@ -98,7 +98,7 @@ struct EventfdSet {
       const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       Check(fd >= 0, "eventfd (raise RLIMIT_NOFILE?)");
       epoll_event ev{};
-      ev.events = EPOLLIN | (edge ? EPOLLET : 0);
+      ev.events = EPOLLIN | (edge ? static_cast<uint32_t>(EPOLLET) : 0u);
       ev.data.u64 = (static_cast<uint64_t>(i) << 32) | static_cast<uint32_t>(fd);
       Check(epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl");
       fds.push_back(fd);
