@@ -39,6 +39,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # No __pycache__ in the source tree.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_report  # noqa: E402  (sibling module, after the path tweak)
+from session_stats import session_cpu_seconds  # noqa: E402  (sibling module)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -436,6 +437,22 @@ def run_load(argv: list[str], seconds: int) -> dict:
     return r
 
 
+def run_measured_load(server: "Server", argv: list[str], seconds: int, cores: int) -> dict:
+    """run_load, plus the server's CPU over the run: "server_busy" (CPU seconds per second of
+    load per server core, 1.0 = its `cores` saturated) and "cpu_us_per_op" (server CPU per
+    request or message).
+    A server well below one busy core while both peers reach the same rate means the load
+    generator, not the server, set the rate; CPU per operation still compares them."""
+    cpu_before = session_cpu_seconds(server.proc.pid)
+    r = run_load(argv, seconds)
+    cpu = session_cpu_seconds(server.proc.pid) - cpu_before
+    ops, duration = ((r["requests"], r["duration_us"] / 1e6) if r["tool"] == "wrk"
+                     else (r["messages"], r["seconds"]))
+    r["server_busy"] = cpu / duration / cores if duration > 0 else 0.0
+    r["cpu_us_per_op"] = cpu * 1e6 / ops if ops > 0 else 0.0
+    return r
+
+
 def bench_connections(bench: Benchmark, ctx: dict) -> list[int]:
     """The counts a benchmark measures: the sweep (connections=None) or its own, + headline."""
     counts = ctx["connections"] if bench.connections is None else bench.connections
@@ -511,8 +528,9 @@ def run_benchmark(bench: Benchmark, mode: Mode, ctx: dict, deadline: float) -> d
                 for label, s in zip("AB", servers):
                     if time.monotonic() > deadline:
                         raise TimeoutError("time budget exhausted")
-                    runs[label].append(run_load(load_argv(bench, ctx, s.port, conns,
-                                                          mode.seconds), mode.seconds))
+                    runs[label].append(run_measured_load(
+                        s, load_argv(bench, ctx, s.port, conns, mode.seconds), mode.seconds,
+                        len(ctx["server_cpus"])))
                     if not s.alive():
                         raise RuntimeError(f"{s.system.name} died:\n{s.log_tail()}")
             a = statistics.median(r["rate"] for r in runs["A"])
@@ -569,8 +587,8 @@ def summarize(result: dict) -> list[dict]:
         row = {"conns": conns, "rounds": n, "errors": sum(r["errors"] for side in "AB"
                                                           for r in runs[side][:n])}
         for side in "AB":
-            for key in ("rate", "p50_us", "p99_us", "p999_us"):
-                values = [r[key] for r in runs[side][:n]]
+            for key in ("rate", "p50_us", "p99_us", "p999_us", "server_busy", "cpu_us_per_op"):
+                values = [r.get(key, 0.0) for r in runs[side][:n]]
                 row[f"{side}_{key}"] = (min(values), statistics.median(values), max(values))
         row["ratio"] = (min(ratios), statistics.median(ratios), max(ratios)) if ratios else None
         verdict = "-"

@@ -15,6 +15,11 @@ import subprocess
 from pathlib import Path
 
 
+# Below this many busy cores (medians at the headline) for both servers, a benchmark is
+# reported as load-bound: the server had idle time the load generator did not fill.
+LOAD_BOUND_BUSY = 0.9
+
+
 def _run(argv: list[str]) -> str:
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=20)
@@ -311,6 +316,17 @@ def write_markdown(out: Path, results: list[dict], machine: dict, mode, systems:
                   f"{ratio[1]:.3f} | {ratio[0]:.3f} | {ratio[2]:.3f} | "
                   f"{_target(b)} | "
                   f"{head['verdict']} |")
+    load_bound = [(r["bench"], head) for r in results for head in r["rows"]
+                  if head["verdict"] != "-" and r["bench"].load != "idle"
+                  and max(head["A_server_busy"][1], head["B_server_busy"][1]) < LOAD_BOUND_BUSY]
+    if load_bound:
+        md += ["", f"Load-bound (neither server's cores were {LOAD_BOUND_BUSY:.0%} busy at the "
+               "headline, so the load generator set the rate and the throughput ratio cannot "
+               "separate the servers; CPU per operation still does, B/A > 1 favouring A): " +
+               "; ".join(f"{b.name}: A {h['A_server_busy'][1]:.0%} / B "
+                         f"{h['B_server_busy'][1]:.0%} busy, CPU µs/op B/A "
+                         f"{h['B_cpu_us_per_op'][1] / max(h['A_cpu_us_per_op'][1], 1e-9):.3f}"
+                         for b, h in load_bound) + "."]
     group_plots = _group_plots(results, plot_dir)
     if group_plots:
         md += ["", "## Plots: kev, nginx and raw epoll", "",
@@ -358,6 +374,20 @@ def write_markdown(out: Path, results: list[dict], machine: dict, mode, systems:
                                   f"{_triple(row[side + '_p50_us'], us)} | "
                                   f"{_triple(row[side + '_p99_us'], us)} | "
                                   f"{_triple(row[side + '_p999_us'], us)} |")
+            if b.load != "idle":
+                md += ["", "Server CPU: share of the server's cores busy during the load (1.00 = saturated) "
+                       "and CPU µs per operation, median (min–max) over rounds; B/A > 1 means A "
+                       "spends less CPU per operation.", "",
+                       f"| connections | {a_name} busy | {b_name} busy | {a_name} µs/op | "
+                       f"{b_name} µs/op | B/A µs/op |", "|---:|---:|---:|---:|---:|---:|"]
+                for row in r["rows"]:
+                    busy = lambda t: f"{t[1]:.2f} ({t[0]:.2f}–{t[2]:.2f})"  # noqa: E731
+                    cpu = lambda t: f"{t[1]:.2f} ({t[0]:.2f}–{t[2]:.2f})"  # noqa: E731
+                    a_us, b_us = row["A_cpu_us_per_op"][1], row["B_cpu_us_per_op"][1]
+                    md.append(f"| {row['conns']} | {busy(row['A_server_busy'])} | "
+                              f"{busy(row['B_server_busy'])} | {cpu(row['A_cpu_us_per_op'])} | "
+                              f"{cpu(row['B_cpu_us_per_op'])} | "
+                              f"{(b_us / a_us if a_us > 0 else 0):.3f} |")
             errors = sum(row["errors"] for row in r["rows"])
             if errors:
                 md += ["", f"**{errors} load errors** (socket errors, timeouts or non-2xx)."]

@@ -32,27 +32,8 @@ import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
-
-
-def session_rss_kb(sid: int) -> int:
-    """Sum of VmRSS over the processes whose session id is sid (the server's process group
-    leader started with start_new_session: the server, its shell wrapper, nginx's workers)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            # Fields after the ")" of comm: state ppid pgrp session ...
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[3]) != sid:
-                continue
-            for line in (entry / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except (OSError, ValueError):
-            continue  # exited meanwhile
-    return total
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from session_stats import session_rss_kb  # noqa: E402  (sibling module, after the path tweak)
 
 
 def main() -> int:
