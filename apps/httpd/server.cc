@@ -121,36 +121,52 @@ Future<void> ShardServer::AcceptLoop() {
       ++metrics_.connections_rejected;
       continue;  // ~Connection closes it at once
     }
-    // Detached: the coroutine runs to completion on its own; Drain() waits for it.
-    (void)ServeConnection(std::move(conn));
+    // One allocation per connection; the session ends (and frees itself) in Finish, which
+    // Drain() waits for.
+    auto* s = new Session{.conn = std::move(conn),
+                          .deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout),
+                          .lease = handler_.Lease()};
+    Link(s);
+    bool broken = false;
+    try {
+      if (log_)
+        s->peer = std::make_unique<std::string>(HostOnly(s->conn.peer_address().ToString()));
+    } catch (...) {
+      broken = true;  // e.g. ENOTCONN: the client already reset it
+    }
+    if (broken) {
+      Finish(s, /*broken=*/true);
+    } else {
+      AwaitRequest(s);
+    }
   }
 }
 
-void ShardServer::Link(Slot* slot) {
-  slot->next = slots_;
-  if (slots_ != nullptr) slots_->prev = slot;
-  slots_ = slot;
+void ShardServer::Link(Session* s) {
+  s->next = sessions_;
+  if (sessions_ != nullptr) sessions_->prev = s;
+  sessions_ = s;
   ++metrics_.connections_open;
 }
 
-void ShardServer::Unlink(Slot* slot) {
-  if (slot->prev != nullptr) slot->prev->next = slot->next;
-  if (slot->next != nullptr) slot->next->prev = slot->prev;
-  if (slots_ == slot) slots_ = slot->next;
+void ShardServer::Unlink(Session* s) {
+  if (s->prev != nullptr) s->prev->next = s->next;
+  if (s->next != nullptr) s->next->prev = s->prev;
+  if (sessions_ == s) sessions_ = s->next;
   --metrics_.connections_open;
 }
 
-void ShardServer::Expire(Slot& slot) {
-  if (slot.expired) return;
-  slot.expired = true;
-  // Cancels the pending read/send; the connection's coroutine sees it fail and ends.
-  (void)slot.conn->Close();
+void ShardServer::Expire(Session& s) {
+  if (s.expired) return;
+  s.expired = true;
+  // Cancels the pending read/send; the session sees it fail and ends.
+  (void)s.conn.Close();
 }
 
 void ShardServer::Sweep() {
   const int64_t now = MonotonicCoarseNs();
-  for (Slot* s = slots_; s != nullptr;) {
-    Slot* next = s->next;  // Expire() does not unlink, but stay safe if it ever does
+  for (Session* s = sessions_; s != nullptr;) {
+    Session* next = s->next;  // Expire() does not unlink, but stay safe if it ever does
     if (!s->expired && now >= s->deadline_ns) {
       if (s->phase == Phase::kLinger) {
         // The error response is out; the client just did not close. Nothing to count.
@@ -167,213 +183,221 @@ void ShardServer::Sweep() {
   }
 }
 
-Future<void> ShardServer::ServeConnection(net::Connection conn) {
-  // This frame is what an idle keep-alive connection costs (with the Connection's state), so
-  // it holds only what must survive between bursts and awaits only two things: the next
-  // request's first bytes and a burst (see the file comment of server.h; each co_await adds an
-  // awaiter to the frame for its whole life). The close runs in a frame of its own.
-  Slot slot;
-  slot.conn = &conn;
-  slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout);
-  Link(&slot);
-  // The client's host, for the access log; allocated only with a log (once per connection).
-  std::unique_ptr<std::string> peer;
-  // Plans live per burst (in Converse): this keeps the file cache's open files open between
-  // bursts while the connection lives (see Handler::Lease). One pointer in the frame.
-  PlanLease lease = handler_.Lease();
-  bool broken = false;
-  try {
-    if (log_) peer = std::make_unique<std::string>(HostOnly(conn.peer_address().ToString()));
-    for (;;) {
-      if (conn.buffered().empty()) {
-        if (draining_) break;  // idle between requests: nothing to finish
-        if (slot.phase != Phase::kIdle) {
-          slot.phase = Phase::kIdle;
-          slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.keepalive_timeout);
-        }
-        // (No named result: a local that lives across a suspension would be in the frame.)
-        if ((co_await conn.ReadSome()).empty()) break;  // the client closed between requests
-      }
-      // One frame allocation per burst of requests (not per request): the price of holding
-      // no parser while idle, small against the burst's syscalls.
-      if (!co_await Converse(conn, slot, peer.get())) break;
-    }
-  } catch (...) {
-    broken = true;  // reset, EOF mid-request, timeout or drain close
+void ShardServer::AwaitRequest(Session* s) {
+  if (!s->conn.buffered().empty()) {  // (Converse leaves nothing; stay correct if it ever does)
+    (void)Converse(s);
+    return;
   }
-  if (broken && !slot.expired) ++metrics_.client_errors;
-  // Detached: it links a slot of its own before this one is unlinked, so Drain() still waits.
-  (void)CloseConnection(std::move(conn), slot, /*flush=*/!broken && !slot.expired);
-  Unlink(&slot);
-  MaybeFinishDrain();  // in case the close finished at once
+  if (draining_) return Finish(s, /*broken=*/false);  // idle between requests: nothing to finish
+  if (s->phase != Phase::kIdle) {
+    s->phase = Phase::kIdle;
+    s->deadline_ns = MonotonicCoarseNs() + Ns(options_.keepalive_timeout);
+  }
+  // No coroutine frame while idle: the pending read's continuation (one allocation per idle
+  // wait, 112 bytes with its future state) is all that waits. It runs on this shard when the
+  // first bytes arrive, the client closes, or the sweep or the drain closes the connection.
+  (void)s->conn.ReadSome().ThenWrapped([this, s](Future<std::span<const std::byte>> got) {
+    bool data = false;
+    try {
+      data = !got.Get().empty();
+    } catch (...) {
+      return Finish(s, /*broken=*/true);  // reset, or closed by a timeout or the drain
+    }
+    if (!data) return Finish(s, /*broken=*/false);  // the client closed between requests
+    // One frame allocation per burst of requests (not per request): the price of holding no
+    // parser while idle, small against the burst's syscalls.
+    (void)Converse(s);
+  });
 }
 
-Future<void> ShardServer::CloseConnection(net::Connection conn, Slot old, bool flush) {
-  Slot slot;  // inherits the deadline: a client that stops reading is still cut off
-  slot.conn = &conn;
-  slot.deadline_ns = old.deadline_ns;
-  slot.phase = old.phase;
-  slot.expired = old.expired;
-  Link(&slot);
+void ShardServer::Finish(Session* s, bool broken) {
+  if (broken && !s->expired) ++metrics_.client_errors;
+  // Detached; the session stays linked until its socket is closed, so Drain() waits for it.
+  (void)CloseConnection(s, /*flush=*/!broken && !s->expired);
+}
+
+Future<void> ShardServer::CloseConnection(Session* s, bool flush) {
+  // Nothing of the connection is served any more: let go of the cache's open files now (the
+  // last lease closes them), not only once the client has taken the last bytes.
+  s->lease = PlanLease();
+  s->peer.reset();
   if (flush) {
     try {
-      co_await conn.Flush();  // Close() would drop unsent output
+      co_await s->conn.Flush();  // Close() would drop unsent output
     } catch (...) {
     }
   }
   try {
-    co_await conn.Close();
+    co_await s->conn.Close();
   } catch (...) {
   }
-  Unlink(&slot);
+  Unlink(s);
+  delete s;
   MaybeFinishDrain();
 }
 
-// The requests of one burst (see server.h). Entered with at least one byte buffered.
-Future<bool> ShardServer::Converse(net::Connection& conn, Slot& slot, const std::string* peer) {
+// The requests of one burst (see server.h). Entered with at least one byte buffered; ends with
+// AwaitRequest (idle again: nothing buffered, every response handed over) or Finish.
+Future<void> ShardServer::Converse(Session* s) {
+  net::Connection& conn = s->conn;
+  Session& slot = *s;
+  const std::string* const peer = s->peer.get();
   RequestParser parser(options_.limits);
   std::string out;
   ResponsePlan plan;
   uint32_t batched = 0;
-  for (;;) {
-    // ---- Read one request head. ----
-    parser.Reset();
-    RequestParser::Status status = RequestParser::Status::kIncomplete;
-    for (;;) {
-      std::span<const std::byte> buf = conn.buffered();
-      if (buf.empty()) {
-        // Idle again: hand the batched responses over and let the caller wait with a small
-        // frame. (Write copies them, so `out` dies with this frame.)
-        if (!out.empty()) co_await conn.Write(out);
-        co_return true;
+  bool idle = false;    // the burst is over and the connection stays open
+  bool broken = false;  // reset, EOF mid-request, timeout or drain close
+  try {
+    for (bool done = false; !done;) {
+      // ---- Read one request head. ----
+      parser.Reset();
+      RequestParser::Status status = RequestParser::Status::kIncomplete;
+      for (;;) {
+        std::span<const std::byte> buf = conn.buffered();
+        if (buf.empty()) {
+          // Idle again: hand the batched responses over and wait without this frame (Write
+          // copies them, so `out` dies with it).
+          if (!out.empty()) co_await conn.Write(out);
+          idle = true;
+          break;
+        }
+        status = parser.Parse(AsView(buf));
+        if (status != RequestParser::Status::kIncomplete) break;
+        if (slot.phase != Phase::kHead) {
+          slot.phase = Phase::kHead;
+          slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout);
+        }
+        // Blocking for input: send the batched responses first.
+        if (!out.empty()) {
+          co_await conn.Write(out);
+          out.clear();
+          batched = 0;
+        }
+        co_await conn.ReadExactly(buf.size() + 1);  // EndOfStream mid-head → broken
       }
-      status = parser.Parse(AsView(buf));
-      if (status != RequestParser::Status::kIncomplete) break;
-      if (slot.phase != Phase::kHead) {
-        slot.phase = Phase::kHead;
+      if (idle) break;
+
+      // ---- Answer it. ----
+      slot.phase = Phase::kResponse;
+      slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.send_timeout);
+      const int64_t now = RealtimeSeconds();
+      const size_t before = out.size();
+      if (status == RequestParser::Status::kError) {
+        handler_.HandleParseError(parser.error_status(), now, &out, &plan);
+      } else {
+        handler_.Handle(parser, now, !draining_, &out, &plan);
+        if (plan.special != Special::kNone) {
+          // Rendering needs every shard's counters; copy what the log needs first, since the
+          // parser's views may move while we wait.
+          std::vector<ShardMetrics> all = co_await GatherMetrics();
+          const int64_t uptime = (MonotonicCoarseNs() - started_ns_) / 1000000000;
+          if (plan.special == Special::kMetrics) {
+            handler_.AppendPage(kPrometheusContentType, RenderPrometheus(all, uptime), now, &out,
+                                &plan);
+          } else {
+            handler_.AppendPage("text/html; charset=utf-8",
+                                RenderStatusHtml(all, uptime, options_.root), now, &out, &plan);
+          }
+          // No read ran meanwhile, so the buffer is unchanged; rebinding the parser's views to
+          // it is free (Parse() on a complete head only rebinds) and keeps them exact.
+          status = parser.Parse(AsView(conn.buffered()));
+        }
+      }
+      metrics_.CountResponse(plan.status, out.size() - before + plan.file_length);
+      metrics_.body_bytes_sent += plan.body_bytes;
+      if (log_) {
+        AccessLogEntry e;
+        if (peer != nullptr) e.peer = *peer;
+        e.time = now;
+        e.status = plan.status;
+        e.body_bytes = plan.body_bytes;
+        if (status == RequestParser::Status::kComplete) {
+          e.method = parser.method_name();
+          e.target = parser.target();
+          e.version_minor = parser.version_minor();
+          e.referer = parser.Find("Referer");
+          e.user_agent = parser.Find("User-Agent");
+        } else {
+          e.version_minor = -1;
+        }
+        log_->Append(e);
+      }
+      if (status == RequestParser::Status::kError) {
+        // Lingering close: closing with unread request bytes would make the kernel send a
+        // RST that can destroy the error response before the client reads it. So: send the
+        // response and a FIN, then read and discard (bounded in bytes and time) until the
+        // client closes too.
+        co_await conn.Write(out);
+        co_await conn.ShutdownOutput();
+        slot.phase = Phase::kLinger;
+        slot.deadline_ns = MonotonicCoarseNs() + Ns(std::min<std::chrono::milliseconds>(
+                                                     options_.header_timeout, kLingerTime));
+        size_t discarded = 0;
+        while (discarded < kLingerBytes) {
+          std::span<const std::byte> got = co_await conn.ReadSome();
+          if (got.empty()) break;
+          discarded += got.size();
+          conn.Consume(got.size());
+        }
+        break;  // close
+      }
+
+      // ---- Consume the head and drain any request body. ----
+      conn.Consume(parser.consumed());
+      uint64_t body = parser.content_length();
+      while (body > 0) {
+        slot.phase = Phase::kBody;
         slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout);
+        std::span<const std::byte> got = conn.buffered();
+        if (got.empty()) {
+          got = co_await conn.ReadSome();
+          if (got.empty()) throw net::EndOfStream();
+        }
+        const size_t take = static_cast<size_t>(std::min<uint64_t>(body, got.size()));
+        conn.Consume(take);
+        body -= take;
       }
-      // Blocking for input: send the batched responses first.
-      if (!out.empty()) {
+      slot.phase = Phase::kResponse;
+
+      // ---- Send. ----
+      if (plan.file.valid()) {
+        // The head (and any batched responses before it) rides with the file's first bytes:
+        // SendFile with a head sends it with send(MSG_MORE) and starts the sendfile in the same
+        // call (aio/sendfile.h), so they share TCP segments and cost no extra loop turn. The
+        // Handler sets a file only for a non-empty body; the first call runs regardless, so the
+        // head always goes out (SendFile of 0 bytes is just the head's Write).
+        std::string_view head = out;
+        uint64_t offset = plan.file_offset;
+        uint64_t left = plan.file_length;
+        do {
+          const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kSendFileChunk));
+          slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.send_timeout);
+          co_await aio::SendFile(conn, head, plan.file.get(), static_cast<off_t>(offset), n);
+          head = {};
+          offset += n;
+          left -= n;
+        } while (left > 0);
+        out.clear();
+        batched = 0;
+        plan.file.Reset();
+      } else if (++batched >= options_.max_pipelined || out.size() >= kMaxBatchBytes) {
         co_await conn.Write(out);
         out.clear();
         batched = 0;
       }
-      co_await conn.ReadExactly(buf.size() + 1);  // EndOfStream mid-head → broken
-    }
-
-    // ---- Answer it. ----
-    slot.phase = Phase::kResponse;
-    slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.send_timeout);
-    const int64_t now = RealtimeSeconds();
-    const size_t before = out.size();
-    if (status == RequestParser::Status::kError) {
-      handler_.HandleParseError(parser.error_status(), now, &out, &plan);
-    } else {
-      handler_.Handle(parser, now, !draining_, &out, &plan);
-      if (plan.special != Special::kNone) {
-        // Rendering needs every shard's counters; copy what the log needs first, since the
-        // parser's views may move while we wait.
-        std::vector<ShardMetrics> all = co_await GatherMetrics();
-        const int64_t uptime = (MonotonicCoarseNs() - started_ns_) / 1000000000;
-        if (plan.special == Special::kMetrics) {
-          handler_.AppendPage(kPrometheusContentType, RenderPrometheus(all, uptime), now, &out,
-                              &plan);
-        } else {
-          handler_.AppendPage("text/html; charset=utf-8",
-                              RenderStatusHtml(all, uptime, options_.root), now, &out, &plan);
-        }
-        // No read ran meanwhile, so the buffer is unchanged; rebinding the parser's views to
-        // it is free (Parse() on a complete head only rebinds) and keeps them exact.
-        status = parser.Parse(AsView(conn.buffered()));
+      if (!plan.keep_alive) {
+        if (!out.empty()) co_await conn.Write(out);
+        done = true;  // close
       }
     }
-    metrics_.CountResponse(plan.status, out.size() - before + plan.file_length);
-    metrics_.body_bytes_sent += plan.body_bytes;
-    if (log_) {
-      AccessLogEntry e;
-      if (peer != nullptr) e.peer = *peer;
-      e.time = now;
-      e.status = plan.status;
-      e.body_bytes = plan.body_bytes;
-      if (status == RequestParser::Status::kComplete) {
-        e.method = parser.method_name();
-        e.target = parser.target();
-        e.version_minor = parser.version_minor();
-        e.referer = parser.Find("Referer");
-        e.user_agent = parser.Find("User-Agent");
-      } else {
-        e.version_minor = -1;
-      }
-      log_->Append(e);
-    }
-    if (status == RequestParser::Status::kError) {
-      // Lingering close: closing with unread request bytes would make the kernel send a
-      // RST that can destroy the error response before the client reads it. So: send the
-      // response and a FIN, then read and discard (bounded in bytes and time) until the
-      // client closes too.
-      co_await conn.Write(out);
-      co_await conn.ShutdownOutput();
-      slot.phase = Phase::kLinger;
-      slot.deadline_ns = MonotonicCoarseNs() + Ns(std::min<std::chrono::milliseconds>(
-                                                   options_.header_timeout, kLingerTime));
-      size_t discarded = 0;
-      while (discarded < kLingerBytes) {
-        std::span<const std::byte> got = co_await conn.ReadSome();
-        if (got.empty()) break;
-        discarded += got.size();
-        conn.Consume(got.size());
-      }
-      co_return false;
-    }
-
-    // ---- Consume the head and drain any request body. ----
-    conn.Consume(parser.consumed());
-    uint64_t body = parser.content_length();
-    while (body > 0) {
-      slot.phase = Phase::kBody;
-      slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout);
-      std::span<const std::byte> got = conn.buffered();
-      if (got.empty()) {
-        got = co_await conn.ReadSome();
-        if (got.empty()) throw net::EndOfStream();
-      }
-      const size_t take = static_cast<size_t>(std::min<uint64_t>(body, got.size()));
-      conn.Consume(take);
-      body -= take;
-    }
-    slot.phase = Phase::kResponse;
-
-    // ---- Send. ----
-    if (plan.file.valid()) {
-      // The head (and any batched responses before it) rides with the file's first bytes:
-      // SendFile with a head sends it with send(MSG_MORE) and starts the sendfile in the same
-      // call (aio/sendfile.h), so they share TCP segments and cost no extra loop turn. The
-      // Handler sets a file only for a non-empty body; the first call runs regardless, so the
-      // head always goes out (SendFile of 0 bytes is just the head's Write).
-      std::string_view head = out;
-      uint64_t offset = plan.file_offset;
-      uint64_t left = plan.file_length;
-      do {
-        const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kSendFileChunk));
-        slot.deadline_ns = MonotonicCoarseNs() + Ns(options_.send_timeout);
-        co_await aio::SendFile(conn, head, plan.file.get(), static_cast<off_t>(offset), n);
-        head = {};
-        offset += n;
-        left -= n;
-      } while (left > 0);
-      out.clear();
-      batched = 0;
-      plan.file.Reset();
-    } else if (++batched >= options_.max_pipelined || out.size() >= kMaxBatchBytes) {
-      co_await conn.Write(out);
-      out.clear();
-      batched = 0;
-    }
-    if (!plan.keep_alive) {
-      if (!out.empty()) co_await conn.Write(out);
-      co_return false;
-    }
+  } catch (...) {
+    broken = true;
+  }
+  if (idle && !broken) {
+    AwaitRequest(s);
+  } else {
+    Finish(s, broken);
   }
 }
 
@@ -411,7 +435,7 @@ ShardMetrics ShardServer::Snapshot() const {
 }
 
 void ShardServer::MaybeFinishDrain() {
-  if (draining_ && slots_ == nullptr && drained_ != nullptr) {
+  if (draining_ && sessions_ == nullptr && drained_ != nullptr) {
     drained_->SetValue();
     drained_.reset();
   }
@@ -428,10 +452,10 @@ Future<void> ShardServer::Drain() {
     }
   }
   // Idle connections have nothing to finish: close them now.
-  for (Slot* s = slots_; s != nullptr; s = s->next) {
-    if (s->phase == Phase::kIdle && s->conn->buffered().empty()) Expire(*s);
+  for (Session* s = sessions_; s != nullptr; s = s->next) {
+    if (s->phase == Phase::kIdle && s->conn.buffered().empty()) Expire(*s);
   }
-  if (slots_ != nullptr) {
+  if (sessions_ != nullptr) {
     drained_ = std::make_unique<Promise<void>>();
     Future<void> done = drained_->GetFuture();
     bool timed_out = false;
@@ -442,8 +466,8 @@ Future<void> ShardServer::Drain() {
     }
     if (timed_out) {
       // Whatever is still running is cut off; wait for the coroutines to see it.
-      for (Slot* s = slots_; s != nullptr; s = s->next) Expire(*s);
-      while (slots_ != nullptr) co_await Sleep(std::chrono::milliseconds(1));
+      for (Session* s = sessions_; s != nullptr; s = s->next) Expire(*s);
+      while (sessions_ != nullptr) co_await Sleep(std::chrono::milliseconds(1));
     }
   }
   sweep_timer_.Cancel();

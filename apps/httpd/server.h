@@ -1,19 +1,21 @@
 // The httpd server: one ShardServer per shard, each with its own SO_REUSEPORT listener, file
 // cache, metrics and access-log buffer, serving connections as coroutines.
 //
-// A connection's life (ServeConnection): wait idle for the first byte of a request (bounded
-// by --keepalive-timeout), then serve the burst of requests that follows (Converse): read until
-// the parser has a complete request head (bounded by --header-timeout from the first byte),
-// answer it with the Handler, drain any request body, and go on with the next (pipelined)
-// request already buffered. Converse returns once nothing is buffered and every response is
-// written, so an idle keep-alive connection holds only ServeConnection's small frame and its
-// net::Connection: the parser, the response buffer and the plan live in Converse's frame,
-// which exists only while a burst is being served. Responses held in memory are batched into one write
-// (up to --max-pipelined of them); a file body is sent with aio::SendFile after its head. A
-// client that vanishes fails only its own coroutine. Timeouts are enforced by one periodic
-// sweep per shard over the shard's connections (a per-connection deadline store per request,
-// no timer per read), which closes an expired connection: its pending read or send fails and
-// the coroutine ends.
+// A connection's life: wait idle for the first byte of a request (bounded by
+// --keepalive-timeout; --header-timeout before the first request), then serve the burst of
+// requests that follows (Converse): read until the parser has a complete request head (bounded
+// by --header-timeout from the first byte), answer it with the Handler, drain any request body,
+// and go on with the next (pipelined) request already buffered. A burst ends once nothing is
+// buffered and every response is written, and the connection waits idle again. An idle
+// keep-alive connection runs no coroutine: it is its Session (56 bytes: the connection handle,
+// its timeout slot, file-cache lease and access-log peer) plus the one continuation of its
+// pending read (Future::ThenWrapped) and its net::Connection state. The parser, the response
+// buffer and the plan live in Converse's frame, which exists only while a burst is being
+// served. Responses held in memory are batched into one write (up to --max-pipelined of them);
+// a file body is sent with aio::SendFile with its head. A client that vanishes fails only its
+// own session. Timeouts are enforced by one periodic sweep per shard over the shard's sessions
+// (a per-connection deadline store per request, no timer per read), which closes an expired
+// connection: its pending read or send fails and its session ends.
 //
 // Shutdown (Drain): the listener is closed, idle connections are closed at once, busy ones
 // finish their current response with "Connection: close"; whatever is left after the drain
@@ -97,30 +99,39 @@ class ShardServer {
 
  private:
   enum class Phase : uint8_t { kIdle, kHead, kBody, kResponse, kLinger };
-  // One per live connection, in its coroutine frame (a stable address), linked into slots_.
-  struct Slot {
-    net::Connection* conn = nullptr;
+  // One per live connection, on the heap (a stable address), linked into sessions_ from accept
+  // until its socket is closed. Between bursts this is all the server holds for a connection
+  // (see the file comment), so it is kept to 56 bytes: a 64-byte malloc chunk.
+  struct Session {
+    net::Connection conn;
     int64_t deadline_ns = 0;  // CLOCK_MONOTONIC_COARSE
-    Slot* prev = nullptr;
-    Slot* next = nullptr;
+    Session* prev = nullptr;
+    Session* next = nullptr;
+    // The client's host, for the access log; allocated only with a log.
+    std::unique_ptr<std::string> peer;
+    // Plans live per burst (in Converse): this keeps the file cache's open files open between
+    // bursts while the connection lives (see Handler::Lease).
+    PlanLease lease;
     Phase phase = Phase::kIdle;
     bool expired = false;  // closed by the sweep (a timeout) or by the drain
   };
 
   Future<void> AcceptLoop();
-  Future<void> ServeConnection(net::Connection conn);
-  // Serves the requests of one burst. Resolves true when the connection is idle again (nothing
-  // buffered, every response written), false when it should close cleanly; throws when the
-  // peer broke it. `peer` is the client's host for the access log (null without a log).
-  Future<bool> Converse(net::Connection& conn, Slot& slot, const std::string* peer);
-  // Flushes (if `flush`) and closes a connection whose conversation ended; `old` is its slot,
-  // whose deadline and state carry over.
-  Future<void> CloseConnection(net::Connection conn, Slot old, bool flush);
+  // Waits, without a coroutine frame, for the next request's first bytes, then serves the burst
+  // (Converse); closes the session when the client leaves, on an error, or while draining.
+  void AwaitRequest(Session* s);
+  // Serves the requests of one burst (see the file comment), then goes back to AwaitRequest or
+  // ends the session.
+  Future<void> Converse(Session* s);
+  // Ends a session: counts a broken one, flushes (unless broken or expired) and closes the
+  // socket, then unlinks and frees the session.
+  void Finish(Session* s, bool broken);
+  Future<void> CloseConnection(Session* s, bool flush);
   Future<std::vector<ShardMetrics>> GatherMetrics();
   void Sweep();
-  void Expire(Slot& slot);
-  void Link(Slot* slot);
-  void Unlink(Slot* slot);
+  void Expire(Session& s);
+  void Link(Session* s);
+  void Unlink(Session* s);
   void MaybeFinishDrain();
 
   const ServerOptions options_;
@@ -135,7 +146,7 @@ class ShardServer {
   Future<void> accept_loop_;
   Timer sweep_timer_;
   Timer log_timer_;
-  Slot* slots_ = nullptr;  // intrusive list head
+  Session* sessions_ = nullptr;  // intrusive list head
   bool accepting_ = false;
   bool draining_ = false;
   std::unique_ptr<Promise<void>> drained_;  // resolved when the last connection leaves
