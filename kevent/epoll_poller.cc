@@ -472,8 +472,15 @@ int EpollPoller::Park(Op* op, int fd, uint32_t events) {
   if (static_cast<size_t>(fd) >= fds_.size()) fds_.resize(fd + 1);  // fds are dense
   FdState& s = fds_[fd];
   bool was_empty = s.head == nullptr;
-  // An empty list always re-issues epoll_ctl (see FdState); a busy one only when it grows.
-  if (was_empty || !s.registered || (events & ~s.mask) != 0) {
+  if (was_empty && s.registered && s.mask == events &&
+      (op->kind == Kind::kRecv || op->kind == Kind::kRecvSelect)) {
+    // A socket receive reuses the registration without epoll_ctl, unverified (see FdState).
+    if (s.unverified_seq == 0) {
+      s.unverified_seq = ++unverified_seq_;
+      unverified_.push_back({fd, s.unverified_seq});  // amortised: the vector keeps capacity
+    }
+  } else if (was_empty || !s.registered || (events & ~s.mask) != 0) {
+    // Any other empty list re-issues epoll_ctl (see FdState); a busy one only when it grows.
     int r = Control(fd, was_empty ? events : (s.mask | events));
     if (r < 0) return r;
   }
@@ -497,12 +504,51 @@ int EpollPoller::Control(int fd, uint32_t mask) {
   if (r < 0) return -errno;
   s.registered = true;
   s.mask = mask;
+  s.unverified_seq = 0;  // just registered: nothing to verify
   return 0;
+}
+
+int64_t EpollPoller::VerifyReused(int64_t now_ns) {
+  for (size_t i = unverified_unstamped_; i < unverified_.size(); ++i) {
+    unverified_[i].since = now_ns;
+  }
+  unverified_unstamped_ = unverified_.size();
+  int64_t due_in = -1;
+  while (unverified_head_ < unverified_.size()) {
+    const Unverified u = unverified_[unverified_head_];
+    FdState& s = fds_[u.fd];
+    if (s.unverified_seq == u.seq) {  // still unconfirmed
+      if (now_ns - u.since < kVerifyAfterNs) {
+        due_in = u.since + kVerifyAfterNs - now_ns;
+        break;
+      }
+      s.unverified_seq = 0;
+      // Re-registers (MOD, or ADD when the kernel dropped it); fails the parked operations if
+      // even that is refused (the fd is gone).
+      if (s.head != nullptr) {
+        if (int r = Control(u.fd, s.mask); r < 0) {
+          while (Op* op = fds_[u.fd].head) Finish(op, r);
+        }
+      }
+    }
+    ++unverified_head_;
+  }
+  if (unverified_head_ == unverified_.size()) {
+    unverified_.clear();
+    unverified_head_ = unverified_unstamped_ = 0;
+  } else if (unverified_head_ >= 4096 && 2 * unverified_head_ >= unverified_.size()) {
+    // Never empty under steady load: drop the consumed front now and then.
+    unverified_.erase(unverified_.begin(), unverified_.begin() + unverified_head_);
+    unverified_unstamped_ -= unverified_head_;
+    unverified_head_ = 0;
+  }
+  return due_in;
 }
 
 void EpollPoller::Deregister(int fd) {
   FdState& s = fds_[fd];
   s.recv_drained = false;
+  s.unverified_seq = 0;
   if (!s.registered) return;
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);  // ENOENT/EBADF: already gone; fine
   s.registered = false;
@@ -541,6 +587,7 @@ void EpollPoller::NoteRecv(const Op& op, int r) {
 
 void EpollPoller::OnFdEvents(int fd, uint32_t revents) {
   if (static_cast<size_t>(fd) >= fds_.size()) return;
+  fds_[fd].unverified_seq = 0;  // reported: the registration is alive
   uint32_t wanted = ParkedMask(fd);
   bool in_blocked = false;
   bool out_blocked = false;
@@ -592,6 +639,12 @@ void EpollPoller::ExpireTimers(int64_t now_ns) {
 
 int EpollPoller::Wait(std::optional<std::chrono::nanoseconds> timeout) {
   int64_t timeout_ns = timeout ? std::max<int64_t>(timeout->count(), 0) : -1;
+  if (unverified_head_ != unverified_.size()) {  // one clock read per Wait() while any waits
+    // First: a failed re-registration queues results, which make this Wait() only look.
+    if (int64_t due_in = VerifyReused(NowNs()); due_in >= 0 && timeout_ns != 0) {
+      timeout_ns = timeout_ns < 0 ? due_in : std::min(timeout_ns, due_in);
+    }
+  }
   if (!ready_.empty() || !retry_.empty()) timeout_ns = 0;  // work in hand: only look
   if (!timers_.empty() && timeout_ns != 0) {
     int64_t until = std::max<int64_t>(timers_.top()->deadline_ns - NowNs(), 0);

@@ -1,0 +1,119 @@
+// The epoll backend's registration reuse on the receive path, which net::Connection's reads
+// rely on (a receive parks on the socket's existing registration without an epoll_ctl; see
+// kevent/epoll_poller.h, FdState). Here because net/ is its user and kevent/BUILD is shared.
+//
+// The hazard that reuse brings: a socket closed with a plain close(2) (not Poller::Close) loses
+// its kernel registration silently, and a new socket that gets the same number must still have
+// its receives reported. These tests close behind the poller's back and check that.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <string_view>
+
+#include "gtest/gtest.h"
+#include "kevent/poller.h"
+
+namespace kev {
+namespace {
+
+struct Done final : IoCompletion {
+  void OnComplete(int32_t r, uint32_t f) noexcept override {
+    result = r;
+    flags = f;
+    ++count;
+  }
+  int32_t result = 0;
+  uint32_t flags = 0;
+  int count = 0;
+};
+
+class EpollRegistrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    int error = 0;
+    poller_ = Poller::Create(PollerBackend::kEpoll, {}, &error);
+    ASSERT_NE(poller_, nullptr) << error;
+  }
+
+  static void Pair(int fds[2]) {
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  }
+
+  // Waits (in 50 ms steps, at most ~5 s: a hang fails instead of blocking) until `done` has
+  // completed.
+  void WaitFor(const Done& done) {
+    for (int i = 0; i < 100 && done.count == 0; ++i) {
+      ASSERT_GE(poller_->Wait(std::chrono::milliseconds(50)), 0);
+    }
+    ASSERT_EQ(done.count, 1);
+  }
+
+  // One pooled receive of `text` on `fd`, written by `peer`; gives the buffer back.
+  void RoundTrip(int fd, int peer, std::string_view text) {
+    Done done;
+    poller_->RecvBufferSelect(fd, 0, &done);
+    ASSERT_EQ(::write(peer, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    WaitFor(done);
+    ASSERT_EQ(done.result, static_cast<int32_t>(text.size()));
+    ASSERT_NE(done.flags & kCompletionBuffer, 0u);
+    uint16_t id = CompletionBufferId(done.flags);
+    EXPECT_EQ(std::memcmp(poller_->SelectedBuffer(id).data(), text.data(), text.size()), 0);
+    poller_->ReturnBuffer(id);
+  }
+
+  std::unique_ptr<Poller> poller_;
+};
+
+TEST_F(EpollRegistrationTest, ManyReceivesOnOneSocket) {
+  int s[2];
+  Pair(s);
+  // Every receive after the first parks on the registration the first one made.
+  for (int i = 0; i < 1000; ++i) RoundTrip(s[0], s[1], "ping");
+  ::close(s[0]);
+  ::close(s[1]);
+}
+
+TEST_F(EpollRegistrationTest, NumberReusedAfterPlainCloseStillReceives) {
+  int a[2];
+  Pair(a);
+  RoundTrip(a[0], a[1], "first");  // leaves a lazy registration and a "drained" socket
+  const int old_fd = a[0];
+  ::close(a[0]);  // behind the poller's back: the kernel drops the registration
+  ::close(a[1]);
+  int b[2];
+  Pair(b);
+  if (b[0] != old_fd) {
+    ::close(b[0]);
+    ::close(b[1]);
+    GTEST_SKIP() << "the descriptor number was not reused";
+  }
+  // This receive parks on a registration that no longer exists; the poller must notice (by
+  // re-registering it once it stays unconfirmed) rather than wait forever.
+  RoundTrip(b[0], b[1], "second");
+  // And the socket keeps working afterwards.
+  RoundTrip(b[0], b[1], "third");
+  ::close(b[0]);
+  ::close(b[1]);
+}
+
+TEST_F(EpollRegistrationTest, UnconfirmedReceiveOnAClosedNumberFails) {
+  int a[2];
+  Pair(a);
+  RoundTrip(a[0], a[1], "first");
+  // The next receive reuses the registration, then its socket is closed behind the poller's
+  // back: the re-registration finds no descriptor and the receive completes with EBADF.
+  Done done;
+  poller_->RecvBufferSelect(a[0], 0, &done);
+  ::close(a[0]);
+  WaitFor(done);
+  EXPECT_EQ(done.result, -EBADF);
+  EXPECT_EQ(done.flags & kCompletionBuffer, 0u);
+  ::close(a[1]);
+}
+
+}  // namespace
+}  // namespace kev
