@@ -1,11 +1,14 @@
 // IoUringPoller internals the parameterised suite (poller_test.cc) cannot reach: the setup flags
-// it negotiated, and the overflow list that holds SQEs which find the SQ full.
+// it negotiated, the overflow list that holds SQEs which find the SQ full, and the receive
+// pool's memory (ring window, pages given back when idle).
 #include "kevent/io_uring_poller.h"
 
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
@@ -145,6 +148,145 @@ TEST(IoUringPollerTest, DestructionCompletesOverflowedOperations) {
   for (const Recorder& r : recvs) EXPECT_EQ(r.results, std::vector<int32_t>{-ECANCELED});
   close(s[0]);
   close(s[1]);
+}
+
+// --- The receive pool's memory (see the pool's comment in io_uring_poller.h) ---------------
+
+// Records a RecvBufferSelect's completion with its flags (the buffer id).
+struct BufferRecv : IoCompletion {
+  void OnComplete(int32_t r, uint32_t f) noexcept override {
+    result = r;
+    flags = f;
+    done = true;
+  }
+  int32_t result = 0;
+  uint32_t flags = 0;
+  bool done = false;
+};
+
+// Pool buffers with their page resident (buffers of exactly one page).
+size_t ResidentBuffers(Poller& poller, unsigned count) {
+  size_t resident = 0;
+  for (unsigned id = 0; id < count; ++id) {
+    unsigned char in_core = 0;
+    EXPECT_EQ(mincore(poller.SelectedBuffer(uint16_t(id)).data(), 4096, &in_core), 0);
+    resident += in_core & 1;
+  }
+  return resident;
+}
+
+// Receives one message on each socket at once (the peers wrote "m<i>") and holds every buffer;
+// receives that found no buffer (-ENOBUFS) are retried, as net/ would.
+std::vector<uint16_t> ReceiveAll(Poller& poller, std::vector<std::array<int, 2>>& socks) {
+  std::vector<BufferRecv> r(socks.size());
+  for (size_t i = 0; i < socks.size(); ++i) {
+    std::string msg = "m" + std::to_string(i);
+    EXPECT_EQ(write(socks[i][1], msg.data(), msg.size()), static_cast<ssize_t>(msg.size()));
+    poller.RecvBufferSelect(socks[i][0], 0, &r[i]);
+  }
+  std::vector<uint16_t> ids(socks.size());
+  for (size_t got = 0; got < socks.size();) {
+    EXPECT_TRUE(WaitUntil(poller, [&] {
+      for (const BufferRecv& x : r) {
+        if (!x.done) return false;
+      }
+      return true;
+    }));
+    got = 0;
+    for (size_t i = 0; i < socks.size(); ++i) {
+      if (r[i].result == -ENOBUFS) {
+        r[i] = BufferRecv();
+        poller.RecvBufferSelect(socks[i][0], 0, &r[i]);
+        continue;
+      }
+      std::string msg = "m" + std::to_string(i);
+      EXPECT_EQ(r[i].result, static_cast<int32_t>(msg.size()));
+      EXPECT_NE(r[i].flags & kCompletionBuffer, 0u);
+      ids[i] = CompletionBufferId(r[i].flags);
+      std::span<std::byte> buf = poller.SelectedBuffer(ids[i]);
+      EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), msg.size()), msg);
+      ++got;
+    }
+  }
+  return ids;
+}
+
+std::vector<std::array<int, 2>> SocketPairs(size_t n) {
+  std::vector<std::array<int, 2>> socks(n);
+  for (auto& s : socks) EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s.data()), 0);
+  return socks;
+}
+
+void CloseAll(std::vector<std::array<int, 2>>& socks) {
+  for (auto& s : socks) {
+    close(s[0]);
+    close(s[1]);
+  }
+}
+
+TEST(IoUringPollerTest, RingWindowGrowsWithTheLoadAndIdlePagesGoBack) {
+  IoUringPoller* ring;
+  constexpr unsigned kCount = 256;
+  std::unique_ptr<Poller> poller =
+      Make({.recv_buffer_count = kCount, .recv_buffer_size = 4096}, &ring);
+  SKIP_WITHOUT(poller);
+  std::vector<std::array<int, 2>> socks = SocketPairs(100);
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);  // round 1 reuses buffers whose pages were given back
+    std::vector<uint16_t> ids = ReceiveAll(*poller, socks);
+    if (!ring->UsesBufferRing()) GTEST_SKIP() << "no provided-buffer ring on this kernel";
+    // 100 receives at once do not fit the initial 32-buffer window: it grew.
+    EXPECT_GT(ring->ring_window_for_testing(), 32u);
+    EXPECT_GE(ResidentBuffers(*poller, kCount), 100u);
+    for (uint16_t id : ids) poller->ReturnBuffer(id);
+    // Idle: the window shrinks back, the excess leaves the ring, and its pages go back.
+    size_t released = ring->buffers_released_for_testing();
+    ASSERT_TRUE(WaitUntil(*poller, [&] {
+      return ring->ring_window_for_testing() == 32 && ring->ring_buffers_for_testing() <= 32 &&
+             ResidentBuffers(*poller, kCount) <= 32;
+    }));
+    EXPECT_GE(ring->buffers_released_for_testing(), released + 68);
+    EXPECT_EQ(poller->BuffersAvailable(), kCount);
+  }
+  EXPECT_EQ(poller->InFlight(), 0u);
+  CloseAll(socks);
+}
+
+TEST(IoUringPollerTest, FallbackPoolGivesIdlePagesBack) {
+  IoUringPoller* ring;
+  constexpr unsigned kCount = 64;
+  std::unique_ptr<Poller> poller = Make(
+      {.recv_buffer_count = kCount, .recv_buffer_size = 4096, .use_buffer_ring = false}, &ring);
+  SKIP_WITHOUT(poller);
+  std::vector<std::array<int, 2>> socks = SocketPairs(20);
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    std::vector<uint16_t> ids = ReceiveAll(*poller, socks);
+    EXPECT_EQ(ResidentBuffers(*poller, kCount), 20u);
+    for (uint16_t id : ids) poller->ReturnBuffer(id);
+    ASSERT_TRUE(WaitUntil(*poller, [&] { return ResidentBuffers(*poller, kCount) == 0; }));
+    EXPECT_EQ(ring->buffers_released_for_testing(), 20u * (round + 1));
+    EXPECT_EQ(poller->BuffersAvailable(), kCount);
+  }
+  CloseAll(socks);
+}
+
+TEST(IoUringPollerTest, SteadyLightLoadKeepsItsBuffers) {
+  IoUringPoller* ring;
+  std::unique_ptr<Poller> poller =
+      Make({.recv_buffer_count = 256, .recv_buffer_size = 4096}, &ring);
+  SKIP_WITHOUT(poller);
+  std::vector<std::array<int, 2>> socks = SocketPairs(1);
+  // One receive at a time, with idle waits in between: the window never grows, and only the
+  // buffers it holds (and the one in use) are ever touched.
+  for (int i = 0; i < 100; ++i) {
+    std::vector<uint16_t> ids = ReceiveAll(*poller, socks);
+    poller->ReturnBuffer(ids[0]);
+    EXPECT_GE(poller->Wait(0ns), 0);
+  }
+  EXPECT_LE(ring->ring_window_for_testing(), 32u);
+  EXPECT_LE(ResidentBuffers(*poller, 256), 33u);
+  CloseAll(socks);
 }
 
 }  // namespace

@@ -101,7 +101,13 @@ struct PollerOptions {
   // The per-poller (= per-shard) pool of receive buffers behind RecvBufferSelect: how many
   // (rounded up to a power of two, at most 32768) and how large. Allocated at the first
   // RecvBufferSelect; pages are touched only as buffers are used. 256 x 16 KiB = 4 MiB of
-  // address space per shard, whatever the number of connections.
+  // address space per shard, whatever the number of connections. io_uring keeps what is
+  // resident small: the kernel's ring holds a window of the pool that follows the load (32
+  // buffers up to all of them), free buffers are reused most recent first, and once the shard
+  // is idle, buffers the load has not needed for ~250 ms give their pages back (madvise), so a
+  // quiet shard keeps about 32 buffers' first pages resident (128 KiB) instead of every
+  // buffer's. A receive that finds no buffer is still reported as -ENOBUFS (see
+  // RecvBufferSelect); the window then grows.
   unsigned recv_buffer_count = 256;
   unsigned recv_buffer_size = 16384;
   // io_uring: hand the pool to the kernel as a provided-buffer ring (IORING_REGISTER_PBUF_RING,
@@ -207,6 +213,21 @@ class Poller {
 
   // Operations submitted and not yet finally completed (for tests and metrics).
   virtual size_t InFlight() const noexcept = 0;
+
+  // --- Multishot receive into pool buffers ---------------------------------------------------
+  // RecvBufferSelect that may stay armed: each arrival completes with kCompletionMore and its
+  // bytes in a pool buffer (result > 0, kCompletionBuffer; the receiver owns the buffer until
+  // ReturnBuffer), with nothing resubmitted per message, until one final completion (without
+  // kCompletionMore): 0 at end of stream, -errno, -ENOBUFS when the pool ran dry (re-arm after
+  // returning buffers, or Recv into own memory), -ECANCELED after Cancel or Close, or an end the
+  // poller chose (e.g. io_uring's CQ overflowed); a final completion may carry bytes like any
+  // other. So completions come whenever bytes arrive, not only while the caller wants them; a
+  // caller that stops wanting them cancels. `c` serves only this operation until its final
+  // completion. The default (pollers that cannot keep a receive armed, e.g. epoll) is
+  // RecvBufferSelect: one arrival, final.
+  virtual void RecvBufferSelectMultishot(int fd, int flags, IoCompletion* c) {
+    RecvBufferSelect(fd, flags, c);
+  }
 
  protected:
   Poller() = default;

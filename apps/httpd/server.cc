@@ -123,9 +123,10 @@ Future<void> ShardServer::AcceptLoop() {
     }
     // One allocation per connection; the session ends (and frees itself) in Finish, which
     // Drain() waits for.
-    auto* s = new Session{.conn = std::move(conn),
-                          .deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout),
-                          .lease = handler_.Lease()};
+    auto* s = new Session;
+    s->conn = std::move(conn);
+    s->deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout);
+    s->lease = handler_.Lease();
     Link(s);
     bool broken = false;
     try {
