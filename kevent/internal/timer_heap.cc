@@ -1,5 +1,7 @@
 #include "kevent/internal/timer_heap.h"
 
+#include <algorithm>
+
 #include "kevent/internal/check.h"
 
 namespace kev::kevent_internal {
@@ -44,8 +46,17 @@ bool TimerHeap::Arm(Request* r) {
   KEV_CHECK(heap_.size() < Request::kTimerNotArmed);
   const int64_t deadline_ns = r->timer_deadline_ns;
   const uint64_t seq = next_seq_++;
-  heap_.push_back(Entry{deadline_ns, seq, r});  // amortised growth only
   ++live_;
+  if (!heap_.empty() && deadline_ns >= max_deadline_) {
+    // Not earlier than any entry, and armed after all of them: it stays where it lands, so
+    // its parent's entry (a cache miss in a big heap) is not even read.
+    heap_.push_back(Entry{deadline_ns, seq, r});  // amortised growth only
+    r->timer_heap_index = static_cast<uint32_t>(heap_.size() - 1);
+    max_deadline_ = deadline_ns;
+    return false;
+  }
+  max_deadline_ = heap_.empty() ? deadline_ns : std::max(max_deadline_, deadline_ns);
+  heap_.push_back(Entry{deadline_ns, seq, r});  // amortised growth only
   // Sift the copy in hand, not heap_.back(): reading back the entry just stored stalls on the
   // store when its cache line is cold (perf: 13% of arming a million timers went there).
   const bool earliest = SiftUp(heap_.size() - 1, deadline_ns, seq, r) == 0;
@@ -65,8 +76,9 @@ void TimerHeap::Cancel(Request* r) {
   }
   heap_[i].request = nullptr;  // a tombstone: same key, so the heap order still holds
   while (!heap_.empty() && heap_.back().request == nullptr) heap_.pop_back();
-  // Rebuild once tombstones outnumber armed timers: amortised O(1) per cancel, bounded memory.
-  if (heap_.size() - live_ > live_ && heap_.size() >= 64) Compact();
+  // Rebuild once tombstones outnumber armed timers kTombstoneRatio to one: amortised O(1) per
+  // cancel, memory bounded by kTombstoneRatio + 1 entries per armed timer.
+  if (heap_.size() - live_ > kTombstoneRatio * live_ && heap_.size() >= 64) Compact();
 }
 
 void TimerHeap::PopTop() {

@@ -88,6 +88,67 @@ TEST(TimerHeapTest, MillionArmedThenCancelledInRandomOrder) {
   EXPECT_TRUE(heap.empty());
 }
 
+// Arming at or after every deadline appends without sifting; the bound it uses goes stale when
+// entries leave (pops, cancels, an emptied heap), which must not misplace a later Arm.
+TEST(TimerHeapTest, ArmingAfterEveryDeadlineAndAfterRemovals) {
+  TimerHeap heap;
+  auto a = NewRequest(10);
+  auto b = NewRequest(20);
+  auto c = NewRequest(30);
+  auto d = NewRequest(30);  // a tie with the latest: after it (arming order)
+  for (Request* r : {a.get(), b.get(), c.get(), d.get()}) heap.Arm(r);
+  EXPECT_EQ(heap.PopDue(10), a.get());
+  heap.Cancel(d.get());
+  heap.Cancel(c.get());             // the latest deadlines are gone; the bound still says 30
+  auto e = NewRequest(25);
+  EXPECT_FALSE(heap.Arm(e.get()));  // after 20: the general path
+  auto f = NewRequest(15);
+  EXPECT_TRUE(heap.Arm(f.get()));   // the new earliest
+  EXPECT_EQ(heap.PopDue(100), f.get());
+  EXPECT_EQ(heap.PopDue(100), b.get());
+  EXPECT_EQ(heap.PopDue(100), e.get());
+  EXPECT_TRUE(heap.empty());
+  auto g = NewRequest(5);           // below every deadline ever armed, into an empty heap
+  EXPECT_TRUE(heap.Arm(g.get()));
+  auto h = NewRequest(5);
+  auto i = NewRequest(7);
+  EXPECT_FALSE(heap.Arm(h.get()));
+  EXPECT_FALSE(heap.Arm(i.get()));
+  EXPECT_EQ(heap.PopDue(100), g.get());
+  EXPECT_EQ(heap.PopDue(100), h.get());
+  EXPECT_EQ(heap.PopDue(100), i.get());
+  EXPECT_FALSE(g->timer_armed() || h->timer_armed() || i->timer_armed());
+}
+
+// Cancelling in arming order leaves tombstones at the front, where no pop removes them: the
+// rebuild keeps the array within kTombstoneRatio + 1 entries per armed timer, and the survivors
+// still fire in order.
+TEST(TimerHeapTest, TombstonesAtTheFrontAreBoundedAndSurvivorsKeepTheirOrder) {
+  constexpr int kCount = 10'000;
+  std::deque<Request> requests;
+  for (int i = 0; i < kCount; ++i) requests.emplace_back(ukevent{});
+  TimerHeap heap;
+  for (int i = 0; i < kCount; ++i) {
+    requests[i].timer_deadline_ns = i / 3;  // ties too: arming order breaks them
+    heap.Arm(&requests[i]);
+  }
+  bool rebuilt = false;
+  for (int i = 0; i < kCount - 100; ++i) {
+    const size_t before = heap.entries();
+    heap.Cancel(&requests[i]);
+    ASSERT_FALSE(requests[i].timer_armed());
+    const size_t bound = (TimerHeap::kTombstoneRatio + 1) * heap.size();
+    ASSERT_LE(heap.entries(), std::max<size_t>(bound, 64));
+    rebuilt |= heap.entries() < before;  // only a rebuild shrinks it: the back stays armed
+  }
+  EXPECT_TRUE(rebuilt);
+  EXPECT_EQ(heap.size(), 100u);
+  for (int i = kCount - 100; i < kCount; ++i) {
+    ASSERT_EQ(heap.PopDue(INT64_MAX), &requests[i]);
+  }
+  EXPECT_TRUE(heap.empty());
+}
+
 // Cancelled entries stay in the heap as tombstones: a cancelled request may be freed at once,
 // and PopDue / compaction must never touch it (ASan would see it).
 TEST(TimerHeapTest, CancelledRequestsMayBeFreedWhileTheirEntriesRemain) {
