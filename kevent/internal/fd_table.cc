@@ -40,28 +40,43 @@ uint64_t ReportKey(uint32_t generation, int fd) {
 }  // namespace
 
 // One watched fd of one queue: its requests (the Storage list) and its epoll registration.
-class FdOrigin::FdStorage final : public Storage {
+// Hot fields (everything a report reads) first, in the cache line the request list head
+// shares; dev, ino and sweep_index are for Enqueue and the closed-fd sweep only.
+class alignas(64) FdOrigin::FdStorage final : public Storage {
  public:
   FdStorage(int fd, const struct stat& st, uint32_t generation)
       : fd(fd), generation(generation), dev(st.st_dev), ino(st.st_ino) {}
 
   const int fd;
   uint32_t generation;  // in every report: tells this file from an earlier one of the same number
-  dev_t dev;            // the file the fd named when watched (reuse of the number is detected)
-  ino_t ino;
   int users = 0;            // requests whose Request::storage is this (attached or not)
+  int edge_users = 0;       // users with KEVENT_REQ_ET: while any, the registration is EPOLLET
   uint32_t registered = 0;  // the mask registered in the epoll set (0: not registered)
   bool unpollable = false;  // epoll refused the file (EPERM: a regular file); Check alone
   bool shadowed = false;    // a hungry level-triggered request was passed over for a holder
   bool dispatching = false;  // inside a report: Dequeue must not Sync (and maybe delete) it
   bool skip_initial_edge = false;  // a registration reported a condition ADD already returned
+  // Registered level-triggered (no EPOLLET): the kernel re-reports a condition that holds at
+  // every epoll_wait, which is then the level re-check (see the file comment).
+  bool level = false;
+  // Level mode suspended (registered EPOLLET) because a report readied nothing: the requests
+  // that could take it are busy. Resumed when one of them lets go (Rearm, Dequeue).
+  bool parked = false;
+  dev_t dev;  // the file the fd named when watched (reuse of the number is detected)
+  ino_t ino;
   size_t sweep_index = 0;
 };
+
+// The kernel re-checks s's level-triggered requests (level mode, or a parked level mode that the
+// next Rearm resumes): no user-space re-check after a delivery.
+bool FdOrigin::KernelRechecks(const FdStorage& s) {
+  return s.registered != 0 && (s.level || s.parked) && s.edge_users == 0 && !s.unpollable;
+}
 
 FdOrigin::FdOrigin(OriginContext& context) : context_(context) {}
 
 FdOrigin::~FdOrigin() {
-  for (auto& [fd, s] : table_) KEV_CHECK(s->users == 0);
+  for (FdStorage* s : sweep_) KEV_CHECK(s->users == 0);
   if (watch_ != nullptr) watch_->Release();  // closes the epoll set (maybe later)
 }
 
@@ -75,6 +90,9 @@ int FdOrigin::Enqueue(Request& r) {
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) return -EBADF;
   if (int rc = Validate(st, r.uk.event); rc < 0) return rc;
+  if (static_cast<size_t>(fd) >= table_.size()) {
+    table_.resize(std::max<size_t>(static_cast<size_t>(fd) + 1, table_.size() * 2));  // amortised
+  }
   auto& slot = table_[fd];
   if (slot == nullptr) {
     slot = std::make_unique<FdStorage>(fd, st, ++generations_);  // once per watched fd
@@ -91,9 +109,12 @@ int FdOrigin::Enqueue(Request& r) {
     slot->unpollable = false;
     slot->shadowed = false;
     slot->skip_initial_edge = false;
+    slot->level = false;
+    slot->parked = false;
   }
   FdStorage* s = slot.get();
   ++s->users;
+  if (EdgeTriggered(r)) ++s->edge_users;
   s->Attach(r);
   // Register before checking, so an activity between the two is not lost.
   const int reg = UpdateRegistration(s, /*force=*/false);
@@ -103,6 +124,7 @@ int FdOrigin::Enqueue(Request& r) {
     s->Detach(r);
     r.storage = nullptr;
     --s->users;
+    if (EdgeTriggered(r)) --s->edge_users;
     Sync(s);
     return rc;
   }
@@ -115,9 +137,12 @@ void FdOrigin::Dequeue(Request& r) {
   s->Detach(r);
   r.storage = nullptr;
   --s->users;
+  if (EdgeTriggered(r)) --s->edge_users;
   if (s->dispatching) return;  // the report's handler syncs
-  if (s->shadowed && s->users > 0) {
-    s->shadowed = false;  // a holder left: let the kernel report what still holds
+  if ((s->shadowed || s->parked) && s->users > 0) {
+    // A holder left: let the kernel report what still holds (level mode resumes).
+    s->shadowed = false;
+    s->parked = false;
     UpdateRegistration(s, /*force=*/true);
   }
   Sync(s);
@@ -141,11 +166,13 @@ void FdOrigin::CheckMany(Request* const* rs, int* rcs, size_t n) {
     for (; i < n && m < kBatch; ++i) {
       const Request& r = *rs[i];
       if (r.on_recheck_list) {
-        // The re-check of a request just delivered: the caller has not had a chance to consume
-        // it, so it is presumed to hold, without a syscall. The queue confirms every request a
-        // re-check readied before delivering it (Request::recheck), in the next batch of
-        // confirmations, which is where epoll, too, re-checks its level-triggered items.
-        rcs[i] = 1;
+        // The re-check of a request just delivered. In level mode the kernel does it: the
+        // registration re-reports the condition at the next epoll_wait while it holds, so the
+        // answer is "not ready" (Rearm resumes a parked level mode). Otherwise the caller has
+        // not had a chance to consume it, so it is presumed to hold, without a syscall; the
+        // queue confirms every request a re-check readied before delivering it
+        // (Request::recheck), in the next batch of confirmations.
+        rcs[i] = KernelRechecks(*StorageOf(r)) ? 0 : 1;
         continue;
       }
       index[m] = i;
@@ -176,9 +203,12 @@ void FdOrigin::Rearm(Request& r, bool delivered) {
   if (s == nullptr) return;
   // The registration stays in the set across deliveries: usually there is nothing to do.
   const bool widen = (PollEvents(r.uk.event) & ~s->registered) != 0;
-  const bool repoll = s->shadowed && !EdgeTriggered(r);
-  if (!widen && !repoll) return;
-  if (repoll) s->shadowed = false;  // a holder let go: the kernel reports what still holds
+  const bool repoll = (s->shadowed && !EdgeTriggered(r)) || s->parked;
+  if (!widen && !repoll) [[likely]] return;
+  if (repoll) {  // a holder let go: the kernel reports what still holds
+    s->shadowed = false;
+    s->parked = false;
+  }
   UpdateRegistration(s, /*force=*/repoll);
 }
 
@@ -200,14 +230,15 @@ int FdOrigin::UpdateRegistration(FdStorage* s, bool force) {
   if (s->unpollable) return 0;
   uint32_t want = s->registered;
   for (Request* r = s->first(); r != nullptr; r = s->next(r)) want |= PollEvents(r->uk.event);
-  if (want == 0 || (want == s->registered && !force)) return 0;
+  const bool level = s->edge_users == 0 && !s->parked;
+  if (want == 0 || (want == s->registered && level == s->level && !force)) return 0;
   if (epfd_ < 0) {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);  // once per origin
     if (epfd_ < 0) return -errno;
     watch_ = ReadableWatch::Start(*context_.poller(), epfd_, this);
   }
   epoll_event ev{};
-  ev.events = want | EPOLLET;
+  ev.events = want | (level ? 0u : static_cast<uint32_t>(EPOLLET));
   ev.data.u64 = ReportKey(s->generation, s->fd);
   int op = s->registered == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
   int rc = epoll_ctl(epfd_, op, s->fd, &ev);
@@ -224,28 +255,47 @@ int FdOrigin::UpdateRegistration(FdStorage* s, bool force) {
     return -errno;
   }
   s->registered = want;
+  s->level = level;
   return 1;
 }
 
 void FdOrigin::OnReadable() {
   // Activity on watched fds. Reports carry (generation, fd): a report for a storage that is
   // gone, or for an older file under the same fd number, is dropped.
-  constexpr int kBatch = 256;  // 3 KiB of stack; a bigger burst takes another epoll_wait
+  // One epoll_wait per report of the watch, not a loop until the set is empty: level-mode
+  // registrations are back in the set's ready list as soon as they are reported, so a second
+  // call would report them again. A bigger burst stays in the set, which stays readable: the
+  // watch reports it again at the next Wait.
+  constexpr int kBatch = 256;  // 3 KiB of stack
   epoll_event events[kBatch];
-  int n;
-  do {
-    n = epoll_wait(epfd_, events, kBatch, 0);  // one syscall per batch of reports
-    for (int i = 0; i < n; ++i) {
-      const int fd = static_cast<int>(static_cast<uint32_t>(events[i].data.u64));
-      const uint32_t generation = static_cast<uint32_t>(events[i].data.u64 >> 32);
-      auto it = table_.find(fd);
-      if (it == table_.end() || it->second->generation != generation) continue;
-      FdStorage* s = it->second.get();
-      const bool skip_edge = std::exchange(s->skip_initial_edge, false);
-      Dispatch(s, events[i].events, skip_edge);
-      Sync(s);  // requests broken by a POLLNVAL report may have left
+  const int n = epoll_wait(epfd_, events, kBatch, 0);  // one syscall per batch of reports
+  // The storages and requests of a burst are cold (a report is usually the first touch since
+  // the fd's last activity): prefetch every storage, then each report's first request a few
+  // reports ahead, so the misses overlap instead of being paid one after another. (Looked up
+  // again each time: handling one report may end another's storage.)
+  const auto storage_of = [this](const epoll_event& e) -> FdStorage* {
+    const uint32_t fd = static_cast<uint32_t>(e.data.u64);
+    return fd < table_.size() ? table_[fd].get() : nullptr;
+  };
+  for (int i = 0; i < n; ++i) __builtin_prefetch(storage_of(events[i]));
+  constexpr int kAhead = 4;
+  for (int i = 0; i < n; ++i) {
+    if (i + kAhead < n) {
+      const FdStorage* ahead = storage_of(events[i + kAhead]);
+      if (const Request* r = ahead != nullptr ? ahead->first() : nullptr) {
+        __builtin_prefetch(r);
+        __builtin_prefetch(reinterpret_cast<const char*>(r) + 64);  // a Request is two lines
+      }
     }
-  } while (n == kBatch);
+    const uint32_t generation = static_cast<uint32_t>(events[i].data.u64 >> 32);
+    FdStorage* s = storage_of(events[i]);
+    if (s == nullptr || s->generation != generation) continue;
+    const bool skip_edge = std::exchange(s->skip_initial_edge, false);
+    const int users = s->users;
+    Dispatch(s, events[i].events, skip_edge);
+    // Requests broken by a POLLNVAL report may have left, and a parked storage re-registers.
+    if (s->users != users || s->level != (s->edge_users == 0 && !s->parked)) Sync(s);
+  }
 }
 
 void FdOrigin::Sync(FdStorage* s) {
@@ -265,7 +315,7 @@ void FdOrigin::Erase(FdStorage* s) {
   if (s->registered != 0 && epfd_ >= 0) {
     epoll_ctl(epfd_, EPOLL_CTL_DEL, s->fd, nullptr);  // may fail (fd closed): harmless
   }
-  table_.erase(s->fd);  // frees s
+  table_[s->fd].reset();  // frees s
 }
 
 void FdOrigin::BreakAll(FdStorage* s, int err) {
@@ -278,6 +328,20 @@ void FdOrigin::BreakAll(FdStorage* s, int err) {
 void FdOrigin::Dispatch(FdStorage* s, uint32_t revents, bool skip_edge) {
   if ((revents & POLLNVAL) != 0) {
     BreakAll(s, EBADF);
+    return;
+  }
+  Request* only = s->first();
+  if (only != nullptr && s->next(only) == nullptr) {
+    // The usual case, one request per fd: nothing to hold back or shadow.
+    Request& r = *only;
+    if (!(EdgeTriggered(r) && skip_edge) && !Busy(r) &&
+        (revents & (PollEvents(r.uk.event) | kAlwaysReported)) != 0 && Evaluate(r, revents)) {
+      s->dispatching = true;
+      r.queue->MarkActive(r);
+      s->dispatching = false;
+    } else if (s->level) {
+      s->parked = true;  // see below
+    }
     return;
   }
   // Level-triggered and ET requests are judged apart ([0] and [1]): each kind gets the report.

@@ -1,36 +1,47 @@
 // kevent/internal/fd_table.h: the common machinery of the readiness origins over file
 // descriptors (SOCKET, PIPE, POLL): one Storage per watched fd, all of them in one private
-// edge-triggered epoll set per origin.
+// epoll set per origin (level-triggered registrations where every request of an fd is).
 //
 // Per queue, each watched fd has one FdStorage shared by every request of that queue for the fd
 // (several queues watching one fd have one storage each). The origin keeps a private epoll set
-// (made at the first request) in which every watched fd is registered with EPOLLET and the union
-// of its requests' poll bits; the set itself is watched through the queue's Poller with a
-// ReadableWatch, so one Poller report, however many fds changed, is drained by epoll_wait.
+// (made at the first request) in which every watched fd is registered with the union of its
+// requests' poll bits; the set itself is watched through the queue's Poller with a
+// ReadableWatch, so one Poller report, however many fds changed, is drained by epoll_wait (one
+// call per report: at most 256 fds; a bigger burst stays in the set, which stays readable).
 // Why one epoll set and not one Poller poll per fd: a write into a watched pipe then costs the
 // kernel an epoll callback (as for a plain epoll user), not an io_uring task-work run per write,
 // and a burst of reports is one epoll_wait instead of a CQE and a re-check each.
 //
-// Level-triggered requests (the default) on an edge-triggered registration: the queue re-checks
-// every delivered level-triggered request (Check, below) and puts it back in the ready list
-// while its condition holds, and a request that was not hungry when an edge came (ready, or
-// awaiting its re-check) is confirmed by the queue before it is delivered. So an edge is only
-// needed for a hungry request, and every activity after its last check is an edge. One report
-// readies the first hungry request it satisfies plus every hungry KEVENT_REQ_WAKEUP_ALL one
-// (Storage::Ready's rule); a hungry request passed over because another holds those bits is
-// remembered (`shadowed`), and when a holder lets go the registration is re-polled
-// (EPOLL_CTL_MOD), which reports a condition that still holds. Edge-triggered (KEVENT_REQ_ET)
-// requests take the same reports, once per activity, judged apart from the level-triggered ones.
+// Level mode (an fd whose requests are all level-triggered, the default): the fd is registered
+// level-triggered, so the kernel does the level re-check exactly as for a plain epoll user: a
+// reported fd goes back on the set's ready list and is polled again at the next epoll_wait (or
+// at the watch's next arming), and reported while its condition holds. The queue's re-check
+// after a delivery is then answered "not ready" without a syscall (CheckMany), and nothing is
+// confirmed before delivery. One report readies the first hungry request it satisfies plus
+// every hungry KEVENT_REQ_WAKEUP_ALL one (Storage::Ready's rule). A report that readies
+// nothing (its requests are busy: ready and not yet delivered, or held back by another) would
+// come back at every wait and wake the waiter for nothing, so the fd is parked: re-registered
+// EPOLLET until a request lets go (Rearm after its delivery or re-check, or Dequeue), which
+// re-registers it level-triggered, and the kernel reports what still holds.
 //
-// Check(r) is one poll(2) with a zero timeout on the fd. The queue batches the level-triggered
-// re-checks after a delivery, and the confirmations of re-readied events before one, through
-// CheckMany: one poll(2) over all their fds per batch, not one per event. The re-check right
-// after a delivery is answered "still ready" without a syscall (the caller has not consumed
-// anything yet, so a poll(2) would nearly always say so): the queue confirms such a request
-// before delivering it again, as epoll re-checks its level-triggered items at the next
-// epoll_wait. A waiter may then be woken for a request the confirmation drops (as an epoll fd
-// stays readable until that re-check). Reports are evaluated from the revents epoll_wait
-// returns, without another syscall.
+// Edge mode (some request has KEVENT_REQ_ET): the fd is registered EPOLLET and its ET requests
+// take the reports once per activity, judged apart from its level-triggered ones. The queue
+// re-checks every delivered level-triggered request (Check, below) and puts it back in the
+// ready list while its condition holds, and a request that was not hungry when an edge came
+// (ready, or awaiting its re-check) is confirmed by the queue before it is delivered. A hungry
+// request passed over because another holds those bits is remembered (`shadowed`), and when a
+// holder lets go the registration is re-polled (EPOLL_CTL_MOD), which reports a condition that
+// still holds. The switch between the modes is one EPOLL_CTL_MOD, which reports a condition
+// that holds (for a new ET request: skipped once, ADD already returned it).
+//
+// Check(r) is one poll(2) with a zero timeout on the fd. In edge mode the queue batches the
+// level-triggered re-checks after a delivery, and the confirmations of re-readied events
+// before one, through CheckMany: one poll(2) over all their fds per batch, not one per event.
+// The re-check right after a delivery is answered "still ready" without a syscall (the caller
+// has not consumed anything yet, so a poll(2) would nearly always say so): the queue confirms
+// such a request before delivering it again. A waiter may then be woken for a request the
+// confirmation drops (as an epoll fd stays readable until that re-check). Reports are
+// evaluated from the revents epoll_wait returns, without another syscall.
 //
 // Closed fds: a POLLNVAL (from a Check), or the sweep in BeforeWait (fstat of up to
 // kSweepPerWait storages per wait, round robin; it also catches an fd number reused for another
@@ -58,7 +69,6 @@
 #include <memory>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "kevent/internal/origin.h"
 #include "kevent/internal/readable_watch.h"
 
@@ -78,14 +88,15 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
   void Dequeue(Request& r) final;
   int Check(Request& r) final;
   // One poll(2) over the fds of the requests being confirmed (up to kBatch per syscall);
-  // requests on the queue's re-check list (just delivered) are presumed ready (see above).
+  // requests on the queue's re-check list (just delivered) are "not ready" in level mode (the
+  // kernel re-reports them) and presumed ready in edge mode (see above).
   void CheckMany(Request* const* rs, int* rcs, size_t n) final;
   void Rearm(Request& r, bool delivered) final;
   void BeforeWait() final;
   bool level_triggered() const final { return true; }
 
   // Watched fds (storages alive).
-  size_t watched_fds() const { return table_.size(); }
+  size_t watched_fds() const { return sweep_.size(); }
 
  protected:
   // 0 if `event` is valid for this type and the fd (described by `st`) is of the right kind;
@@ -100,6 +111,7 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
   class FdStorage;
 
   FdStorage* StorageOf(const Request& r) const;
+  static bool KernelRechecks(const FdStorage& s);
   // Erases s if no request uses it any more; otherwise widens its registration if needed.
   void Sync(FdStorage* s);
   void Erase(FdStorage* s);
@@ -118,7 +130,8 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
   void OnReadable() override;
 
   OriginContext& context_;
-  absl::flat_hash_map<int, std::unique_ptr<FdStorage>> table_;
+  // Indexed by fd (fd numbers are dense and small): a report's storage is one load away.
+  std::vector<std::unique_ptr<FdStorage>> table_;
   std::vector<FdStorage*> sweep_;  // every storage, for the round-robin closed-fd sweep
   size_t sweep_next_ = 0;
   uint32_t generations_ = 0;

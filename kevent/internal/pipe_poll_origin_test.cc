@@ -7,8 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstdint>
 #include <cstdlib>
+#include <ctime>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "kevent/internal/fd_origin_fixture.h"
@@ -125,6 +130,96 @@ TEST_P(PipeTest, ReusedFdNumberWatchesTheNewPipe) {
     }
   }
   EXPECT_EQ(Drain(q[0]), "x");
+  EXPECT_TRUE(Get(1, kBrief).empty());
+}
+
+// Level-triggered requests are re-checked by the kernel (their fds are registered
+// level-triggered in the origin's epoll set) and one report drains at most one batch of the set:
+// a burst bigger than a batch must still give every pipe exactly once per call, every call,
+// until it is drained.
+TEST_P(PipeTest, BurstBiggerThanABatchIsReportedOncePerPipePerCall) {
+  constexpr int kPipes = 300;  // > FdOrigin's 256 reports per epoll_wait
+  std::vector<std::array<int, 2>> p(kPipes);
+  for (auto& fds : p) {
+    Pipe(fds.data());
+    ASSERT_EQ(Add(Req(KEVENT_PIPE, fds[0], KEVENT_SOCKET_RECV)).ret_flags, 0u);
+    Write(fds[1], "x");
+  }
+  for (int round = 0; round < 2; ++round) {  // not drained: the same pipes again
+    std::vector<ukevent> ev = Get(kPipes, kLong, 2 * kPipes);
+    ASSERT_EQ(ev.size(), static_cast<size_t>(kPipes)) << "round " << round;
+    std::set<uint32_t> fds;
+    for (const ukevent& e : ev) fds.insert(e.id.raw[0]);
+    EXPECT_EQ(fds.size(), static_cast<size_t>(kPipes)) << "a pipe was reported twice";
+  }
+  for (auto& fds : p) EXPECT_EQ(Drain(fds[0]), "x");
+  EXPECT_TRUE(Get(1, kBrief).empty());
+}
+
+// A level-triggered request that is ready but not yet taken (the waiter wants two events and
+// only one is there) on a pipe that stays readable: the kernel's level-triggered registration
+// would report it at every wait, so the origin parks it (EPOLLET) until the request is
+// delivered. Spinning instead would burn the waiter's CPU for the whole wait; after the
+// delivery the request is reported again (still readable), then not (drained).
+TEST_P(PipeTest, ReadyUndeliveredLevelRequestDoesNotSpinTheWaiter) {
+  int p[2], q[2];
+  Pipe(p);
+  Pipe(q);
+  ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, 0, 1)).ret_flags, 0u);
+  ASSERT_EQ(Add(Req(KEVENT_PIPE, q[0], KEVENT_SOCKET_RECV, 0, 2)).ret_flags, 0u);
+  Write(p[1], "x");
+  timespec cpu0, cpu1;
+  ASSERT_EQ(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0), 0);
+  std::vector<ukevent> ev = Get(2, timespec{0, 400'000'000}, 2);  // times out with one
+  ASSERT_EQ(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1), 0);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].user[0], 1u);
+  const int64_t cpu_ns =
+      (cpu1.tv_sec - cpu0.tv_sec) * 1'000'000'000LL + (cpu1.tv_nsec - cpu0.tv_nsec);
+  // A blocked waiter uses next to no CPU; a spinning one most of the 400 ms, even on a loaded
+  // machine.
+  EXPECT_LT(cpu_ns, 100'000'000) << "the waiter spun while the request waited to be taken";
+  ev = Get(1, kLong);
+  ASSERT_EQ(ev.size(), 1u);  // level-triggered: still readable
+  EXPECT_EQ(ev[0].user[0], 1u);
+  EXPECT_EQ(Drain(p[0]), "x");
+  EXPECT_TRUE(Get(1, kBrief).empty());
+}
+
+// An fd's registration is edge-triggered while any of its requests is (KEVENT_REQ_ET) and
+// level-triggered otherwise: the level-triggered request keeps being re-reported across the
+// switch both ways, and the edge-triggered one gets its activity once.
+TEST_P(PipeTest, LevelRequestIsReReportedWhileAnEdgeRequestComesAndGoes) {
+  int p[2];
+  Pipe(p);
+  ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, 0, 1)).ret_flags, 0u);
+  Write(p[1], "x");
+  for (int i = 0; i < 2; ++i) {
+    std::vector<ukevent> ev = Get(1, kLong);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].user[0], 1u);
+  }
+  // An ET request joins: ready at once (held condition, ADD completes it), then not again.
+  ukevent et = Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, KEVENT_REQ_ET, 2));
+  EXPECT_EQ(et.ret_flags, kDone);
+  for (int i = 0; i < 2; ++i) {
+    std::vector<ukevent> ev = Get(1, kLong);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].user[0], 1u);
+  }
+  Write(p[1], "y");  // new activity: both
+  std::vector<ukevent> all = GetAtLeast(2, kLong);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].user[0] + all[1].user[0], 1u + 2u);
+  EXPECT_EQ(Ctl(KEVENT_CTL_REMOVE, Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, KEVENT_REQ_ET, 2))
+                .ret_flags,
+            kDone);
+  for (int i = 0; i < 2; ++i) {  // level-triggered alone again
+    std::vector<ukevent> ev = Get(1, kLong);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0].user[0], 1u);
+  }
+  EXPECT_EQ(Drain(p[0]), "xy");
   EXPECT_TRUE(Get(1, kBrief).empty());
 }
 
