@@ -3,6 +3,7 @@
 
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,6 +36,7 @@ namespace {
 // user_data tags (low bits; IoCompletion pointers are 8-byte aligned).
 constexpr uint64_t kWakeTag = 1;           // the wake eventfd's multishot poll
 constexpr uint64_t kCancelTag = 2;         // an ASYNC_CANCEL of ours; its CQE is ignored
+constexpr uint64_t kDrainTag = 3;          // a one-byte receive that takes a buffer out of the ring
 constexpr uint64_t kInternalMask = 3;      // any of these: not a user completion (includes
                                            // LIBURING_UDATA_TIMEOUT, all ones)
 constexpr uint64_t kMultishotPollTag = 4;  // a user multishot PollAdd
@@ -45,6 +47,26 @@ constexpr size_t kMaxIo = 0x7ffff000;  // the kernel's MAX_RW_COUNT: results fit
 // Reaping rounds per Wait() when the kernel holds overflowed CQEs: bounds one Wait()'s work.
 constexpr int kMaxReapRounds = 64;
 constexpr int kBufferGroup = 0;  // the one provided-buffer group of a poller
+// The smallest ring window (see io_uring_poller.h): 32 x 4 KiB first pages is 128 KiB per shard
+// that a light load keeps resident, against the 1 MiB that 256 buffers going round a full ring
+// touch. A load that completes more receives per Wait() than this grows it in a few turns.
+constexpr unsigned kRingWindowMin = 32;
+// How often an idle shard decays its pool (IoUringPoller::Decay): the window shrinks to twice
+// what one Wait() took since the last decay, and reserve buffers unused since then give their
+// pages back. Short enough that memory comes back within a second of a burst ending; long
+// enough that a load with short pauses keeps its buffers (and the sleeping shard wakes for it
+// at most 4 times a second, only while there is something left to give back).
+constexpr std::chrono::milliseconds kDecayInterval{250};
+
+// Gives the pages that lie wholly inside [p, p + n) back to the kernel; they read as zeros
+// afterwards. Cannot fail on our own private anonymous mapping (were it to, they just stay).
+void ReleasePages(std::byte* p, size_t n) {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  auto first = reinterpret_cast<uintptr_t>(p);
+  uintptr_t begin = (first + page - 1) & ~(page - 1);
+  uintptr_t end = (first + n) & ~(page - 1);
+  if (begin < end) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
 
 uint64_t Key(const IoCompletion* c) { return reinterpret_cast<uintptr_t>(c); }
 IoCompletion* FromKey(uint64_t user_data) {
@@ -139,6 +161,9 @@ IoUringPoller::~IoUringPoller() {
     }
   }
   if (ring_ready_) io_uring_queue_exit(&ring_);  // also drops the buffer ring registration
+  for (int fd : drain_fds_) {
+    if (fd >= 0) close(fd);
+  }
   if (buf_ring_ != nullptr) munmap(buf_ring_, buf_ring_bytes_);
   if (pool_ != nullptr) munmap(pool_, size_t{pool_buffer_count_} * pool_buffer_size_);
   if (wake_fd_ >= 0) close(wake_fd_);
@@ -250,20 +275,105 @@ void IoUringPoller::SetUpPool() {
       if (io_uring_register_buf_ring(&ring_, &reg, 0) == 0) {
         buf_ring_ = static_cast<io_uring_buf_ring*>(ring);
         io_uring_buf_ring_init(buf_ring_);
-        int mask = io_uring_buf_ring_mask(pool_buffer_count_);
-        for (unsigned i = 0; i < pool_buffer_count_; ++i) {
-          io_uring_buf_ring_add(buf_ring_, SelectedBuffer(uint16_t(i)).data(), pool_buffer_size_,
-                                uint16_t(i), mask, int(i));
-        }
-        io_uring_buf_ring_advance(buf_ring_, int(pool_buffer_count_));
-        ring_available_ = pool_buffer_count_;
-        return;
+      } else {
+        munmap(ring, buf_ring_bytes_);  // e.g. a kernel older than 5.19: the fallback
       }
-      munmap(ring, buf_ring_bytes_);  // e.g. a kernel older than 5.19: the fallback
     }
   }
-  pool_free_.reserve(pool_buffer_count_);
-  for (unsigned i = pool_buffer_count_; i > 0; --i) pool_free_.push_back(uint16_t(i - 1));
+  // Buffer 0 on top: the ring (or the fallback's receives) start with the lowest buffers.
+  reserve_.Fill(pool_buffer_count_);
+  ring_window_ = std::min(pool_buffer_count_, kRingWindowMin);
+  if (buf_ring_ != nullptr) FillRing();
+}
+
+void IoUringPoller::TopUpRing() {
+  if (buf_ring_ == nullptr || (ring_available_ >= ring_window_ && !ring_ran_dry_)) return;
+  ring_low_ = std::min(ring_low_, ring_available_);
+  // The last Wait() emptied the ring, or took more than 3/4 of it (the next may empty it): a
+  // receive that finds it empty fails with -ENOBUFS and falls back to the connection's own
+  // memory, so double the window (at most once per Wait()).
+  if (ring_ran_dry_ || ring_available_ < ring_window_ / 4) {
+    ring_window_ = std::min(2 * ring_window_, pool_buffer_count_);
+    ring_ran_dry_ = false;
+  }
+  FillRing();
+}
+
+void IoUringPoller::FillRing() {
+  int mask = io_uring_buf_ring_mask(pool_buffer_count_);
+  int added = 0;
+  while (ring_available_ < ring_window_ && !reserve_.empty()) {
+    uint16_t id = reserve_.Pop();
+    io_uring_buf_ring_add(buf_ring_, SelectedBuffer(id).data(), pool_buffer_size_, id, mask,
+                          added++);
+    ++ring_available_;
+  }
+  // Stores to shared memory, no syscall: the kernel sees the new tail at its next pick.
+  io_uring_buf_ring_advance(buf_ring_, added);
+}
+
+std::optional<std::chrono::nanoseconds> IoUringPoller::Decay(
+    std::optional<std::chrono::nanoseconds> timeout) {
+  auto now = std::chrono::steady_clock::now();  // a vDSO read, only when about to sleep
+  if (now >= next_decay_) {
+    next_decay_ = now + kDecayInterval;
+    if (buf_ring_ != nullptr) {
+      // The most one Wait() took from the ring since the last decay, doubled: the window that
+      // load needs without growing again (TopUpRing grows it when a Wait() takes 3/4 of it).
+      size_t used =
+          ring_low_ == SIZE_MAX ? 0 : ring_window_ - std::min<size_t>(ring_low_, ring_window_);
+      unsigned target = std::max(kRingWindowMin, std::bit_ceil(static_cast<unsigned>(2 * used)));
+      ring_window_ = std::min(ring_window_, target);
+      ring_low_ = SIZE_MAX;
+      if (ring_available_ > ring_window_ + draining_) {
+        DrainRing(ring_available_ - ring_window_ - draining_);
+      }
+    }
+    buffers_released_ += reserve_.Release(pool_, pool_buffer_size_);
+  }
+  // Something is left to give back at the next decay: sleep no longer than until then.
+  bool pending = reserve_.dirty() > 0 || (buf_ring_ != nullptr && ring_window_ > kRingWindowMin);
+  if (!pending) return timeout;
+  std::chrono::nanoseconds left = next_decay_ - now;
+  return timeout ? std::min(*timeout, left) : left;
+}
+
+void IoUringPoller::DrainRing(size_t n) {
+  if (drain_fds_[0] < 0 &&
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, drain_fds_) < 0) {
+    return;  // (EMFILE...) the ring keeps its buffers; the next decay tries again
+  }
+  // n bytes in, n one-byte receives out: each takes the ring's oldest buffer, and its CQE
+  // (DispatchCqe, kDrainTag) hands it to us, to give its pages back.
+  static const std::byte kZeros[4096] = {};
+  size_t written = 0;
+  while (written < n) {
+    ssize_t w = write(drain_fds_[1], kZeros, std::min(n - written, sizeof kZeros));
+    if (w <= 0) break;  // the socket buffer is full: drain the rest next time
+    written += static_cast<size_t>(w);
+  }
+  for (size_t i = 0; i < written; ++i) {
+    io_uring_sqe sqe{};
+    io_uring_prep_recv(&sqe, drain_fds_[0], nullptr, 1, 0);
+    sqe.flags |= IOSQE_BUFFER_SELECT;
+    sqe.buf_group = kBufferGroup;
+    sqe.user_data = kDrainTag;
+    Push(sqe);
+  }
+  draining_ += written;
+}
+
+size_t BufferReserve::Release(std::byte* pool, size_t buffer_size) noexcept {
+  size_t keep = std::min(popped_, ids_.size());
+  popped_ = 0;
+  size_t end = ids_.size() - keep;
+  if (clean_ >= end) return 0;
+  for (size_t i = clean_; i < end; ++i) {
+    ReleasePages(pool + size_t{ids_[i]} * buffer_size, buffer_size);
+  }
+  size_t released = end - clean_;
+  clean_ = end;
+  return released;
 }
 
 void IoUringPoller::RecvBufferSelect(int fd, int flags, IoCompletion* c) {
@@ -276,32 +386,24 @@ void IoUringPoller::RecvBufferSelect(int fd, int flags, IoCompletion* c) {
     Submit(sqe, c);
     return;
   }
-  if (pool_free_.empty() || destroying_) {  // no buffer: fails as the ring would
+  if (reserve_.empty() || destroying_) {  // no buffer: fails as the ring would
     ++in_flight_;
     deferred_.push_back({c, destroying_ ? -ECANCELED : -ENOBUFS});
     return;
   }
-  uint16_t id = pool_free_.back();
-  pool_free_.pop_back();
+  uint16_t id = reserve_.Pop();
   fallback_bufs_[c] = id;  // the fallback only (no ring): a hash insert per receive is fine
   io_uring_prep_recv(&sqe, fd, SelectedBuffer(id).data(), pool_buffer_size_, flags);
   Submit(sqe, c);
 }
 
 void IoUringPoller::ReturnBuffer(uint16_t id) noexcept {
-  if (buf_ring_ == nullptr) {
-    pool_free_.push_back(id);
-    return;
-  }
-  // Two stores to shared memory, no syscall: the kernel sees the new tail at its next pick.
-  io_uring_buf_ring_add(buf_ring_, SelectedBuffer(id).data(), pool_buffer_size_, id,
-                        io_uring_buf_ring_mask(pool_buffer_count_), 0);
-  io_uring_buf_ring_advance(buf_ring_, 1);
-  ++ring_available_;
+  // On top of the reserve: the next Wait() hands it back to the ring first (TopUpRing).
+  reserve_.Push(id);
 }
 
 size_t IoUringPoller::BuffersAvailable() const noexcept {
-  return buf_ring_ != nullptr ? ring_available_ : pool_free_.size();
+  return ring_available_ + reserve_.size();
 }
 
 uint32_t IoUringPoller::TakeBuffer(IoCompletion* c, int32_t res, uint32_t cqe_flags) {
@@ -441,7 +543,14 @@ int IoUringPoller::Wait(std::optional<std::chrono::nanoseconds> timeout) {
   int error = FlushOverflow();
   bool work_in_hand = !deferred_.empty() || !level_ready_.empty() || !overflow_.empty() ||
                       io_uring_cq_ready(&ring_) > 0;
-  int r = Enter(work_in_hand ? std::chrono::nanoseconds(0) : timeout);
+  TopUpRing();
+  std::optional<std::chrono::nanoseconds> sleep = timeout;
+  if (work_in_hand) {
+    sleep = std::chrono::nanoseconds(0);
+  } else if (pool_ != nullptr && (!timeout || timeout->count() > 0)) {
+    sleep = Decay(timeout);  // about to sleep: no cost on a busy shard's turns
+  }
+  int r = Enter(sleep);
   int dispatched = Reap();
   if (r == -EBUSY || r == -EAGAIN) {  // CQ overflow backlog (or no memory): reaped; retry once
     r = Enter(std::chrono::nanoseconds(0));
@@ -530,6 +639,19 @@ int IoUringPoller::Reap() {
 int IoUringPoller::DispatchCqe(const Cqe& cqe) {
   uint64_t ud = cqe.user_data;
   if ((ud & kInternalMask) != 0) {
+    if (ud == kDrainTag) {
+      if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
+        --draining_;
+        --ring_available_;
+        auto id = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+        ReleasePages(SelectedBuffer(id).data(), pool_buffer_size_);  // one syscall per buffer
+        reserve_.PushClean(id);
+        ++buffers_released_;
+      } else if (draining_ > 0) {
+        --draining_;  // cancelled at destruction, or the ring was empty
+      }
+      return 0;
+    }
     if (ud == kWakeTag) {
       uint64_t count;
       ssize_t r = read(wake_fd_, &count, sizeof count);
@@ -559,6 +681,8 @@ int IoUringPoller::DispatchCqe(const Cqe& cqe) {
     }
   }
   if (!more) --in_flight_;
+  // A buffer-select receive found the ring empty: the window was too small for this load.
+  if (cqe.res == -ENOBUFS) ring_ran_dry_ = true;
   uint32_t flags = more ? kCompletionMore : 0;
   // Only buffer-select receives carry F_BUFFER; the map is non-empty only in the fallback.
   if ((cqe.flags & IORING_CQE_F_BUFFER) != 0 || !fallback_bufs_.empty()) {

@@ -21,6 +21,9 @@
 //     reported in one Wait() is re-checked with a single poll(2) over all of them at the start
 //     of the next, and reported again while its condition holds.
 //   * Wake() writes an eventfd that the ring polls (multishot, internal tag).
+//   * The RecvBufferSelect pool is a provided-buffer ring holding a window of the pool that
+//     grows with the load and shrinks when the shard idles; free buffers outside it give their
+//     pages back (see the pool's members below).
 //
 // Threading: as Poller; only Wake() is thread-safe. With single_issuer the ring is bound to the
 // thread that first submits (IORING_SETUP_R_DISABLED until then), so it may be created on
@@ -31,12 +34,15 @@
 #include <liburing.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -44,6 +50,52 @@
 #include "kevent/poller.h"
 
 namespace kev::internal {
+
+// The pool buffers that neither the kernel (the provided-buffer ring) nor a receiver holds: a
+// stack, most recently returned on top, so a light load keeps reusing the same few buffers and
+// the rest stay untouched. Tracks which of them hold no resident pages (never used, or given
+// back), so that Release() gives back only pages that are really there.
+class BufferReserve {
+ public:
+  size_t size() const noexcept { return ids_.size(); }
+  bool empty() const noexcept { return ids_.empty(); }
+  // Fills an empty reserve with buffers 0..n-1 (0 on top), all without resident pages yet.
+  void Fill(unsigned n) {
+    ids_.reserve(n);
+    for (unsigned i = n; i > 0; --i) ids_.push_back(uint16_t(i - 1));
+    clean_ = n;
+  }
+  // A buffer the caller held (its pages may be resident). Never allocates: Fill() reserved room
+  // for the whole pool.
+  void Push(uint16_t id) noexcept { ids_.push_back(id); }
+  // A buffer with no resident pages: at the bottom, used last.
+  void PushClean(uint16_t id) {
+    ids_.insert(ids_.begin(), id);  // O(size), only when the ring is drained
+    ++clean_;
+  }
+  // Buffers that may have resident pages.
+  size_t dirty() const noexcept { return ids_.size() - clean_; }
+  // Requires !empty().
+  uint16_t Pop() noexcept {
+    uint16_t id = ids_.back();
+    ids_.pop_back();
+    clean_ = std::min(clean_, ids_.size());
+    ++popped_;
+    return id;
+  }
+  // Gives back (madvise MADV_DONTNEED) the pages of the buffers that the period since the last
+  // call did not need: all but the top `pops since then` of the ones that may be resident, so a
+  // steady load keeps its working set and a past burst's buffers go. Only pages that lie wholly
+  // inside a buffer are released (a buffer size that is not a multiple of the page size shares
+  // pages with its neighbours). A released buffer reads as zeros and works as before; using
+  // it again costs page faults. Returns how many buffers were released (one syscall each).
+  size_t Release(std::byte* pool, size_t buffer_size) noexcept;
+
+ private:
+  std::vector<uint16_t> ids_;
+  size_t clean_ = 0;   // ids_[0, clean_) have no resident pages
+  size_t popped_ = 0;  // Pop()s since the last Release()
+};
 
 class IoUringPoller final : public Poller {
  public:
@@ -94,6 +146,11 @@ class IoUringPoller final : public Poller {
   // the SQ full always use it, so tests can drive that path.
   void DisableEarlySubmitForTesting() { early_submit_ = false; }
   size_t overflow_size_for_testing() const { return overflow_.size(); }
+  // Pool buffers handed to the kernel's ring right now (at most ring_window_for_testing()).
+  size_t ring_buffers_for_testing() const { return ring_available_; }
+  unsigned ring_window_for_testing() const { return ring_window_; }
+  // Buffers whose pages have been given back (BufferReserve::Release) so far.
+  size_t buffers_released_for_testing() const { return buffers_released_; }
 
  private:
   // A multishot PollAdd's state for the level-triggered emulation.
@@ -136,6 +193,19 @@ class IoUringPoller final : public Poller {
   int DispatchDeferred();
   void ReleaseTimespecs();
   void SetUpPool();
+  // Hands reserve buffers to the kernel's ring until it holds ring_window_ of them (FillRing),
+  // first doubling the window if the last Wait() nearly emptied it.
+  void TopUpRing();
+  void FillRing();
+  // The shard is about to sleep for up to `timeout`. At most every kDecayInterval: shrinks the
+  // ring window to what the load since the last time needed and drains the excess out of the
+  // ring (DrainRing), and gives back the pages of the reserve buffers not used since then.
+  // Returns how long to sleep: no longer than until the next decay while anything is left to
+  // give back.
+  std::optional<std::chrono::nanoseconds> Decay(std::optional<std::chrono::nanoseconds> timeout);
+  // Takes `n` buffers out of the ring, oldest first, through the kernel itself: one-byte
+  // receives from a socket pair of ours (the only safe way: see the pool's comment below).
+  void DrainRing(size_t n);
   // The kCompletionBuffer flags for a completion of `c` (0: no buffer); recycles a buffer that
   // carries no data.
   uint32_t TakeBuffer(IoCompletion* c, int32_t res, uint32_t cqe_flags);
@@ -164,9 +234,19 @@ class IoUringPoller final : public Poller {
   std::vector<std::pair<IoCompletion*, uint32_t>> level_ready_;
 
   // The RecvBufferSelect pool (SetUpPool, at the first RecvBufferSelect). With a provided-buffer
-  // ring (buf_ring_ set) the kernel picks the buffer when data arrives and buffers are returned
-  // to the ring; otherwise (the fallback) pool_free_ lists them and a receive takes one when it
-  // is submitted, remembered in fallback_bufs_ until its completion.
+  // ring (buf_ring_ set) the kernel picks the buffer when data arrives; otherwise (the fallback)
+  // a receive takes one from reserve_ when it is submitted, remembered in fallback_bufs_ until
+  // its completion. Returned buffers go to reserve_ in both modes.
+  //
+  // Memory: the kernel takes ring buffers in FIFO order, so every buffer the ring holds gets
+  // touched as receives go round it. So the ring holds only a window of the pool (ring_window_,
+  // from kRingWindowMin up to the whole pool), topped up from reserve_'s top at each Wait():
+  // the window doubles when one Wait() nearly empties it (or a receive finds it empty:
+  // -ENOBUFS); when the shard goes idle it shrinks back to what the load needed, and the excess
+  // is drained out of the ring (DrainRing). Only buffers outside the ring are ours alone, so
+  // only those give their pages back (Decay): never madvise a buffer in the ring, since a
+  // receive punted to an io-wq worker may pick it and write to it at any time, and a
+  // concurrent MADV_DONTNEED would drop the bytes.
   bool pool_set_up_ = false;
   bool use_buffer_ring_ = true;
   unsigned pool_buffer_count_ = 0;
@@ -174,8 +254,15 @@ class IoUringPoller final : public Poller {
   std::byte* pool_ = nullptr;              // mmap: count * size
   io_uring_buf_ring* buf_ring_ = nullptr;  // mmap: count entries, shared with the kernel
   size_t buf_ring_bytes_ = 0;
-  size_t ring_available_ = 0;  // buffers in the ring (returned minus picked by the kernel)
-  std::vector<uint16_t> pool_free_;
+  size_t ring_available_ = 0;    // buffers in the ring (added minus picked by the kernel)
+  unsigned ring_window_ = 0;     // the most buffers the ring is topped up to
+  size_t ring_low_ = SIZE_MAX;   // the fewest buffers the ring held at a top-up since the last idle
+  size_t buffers_released_ = 0;  // for tests
+  bool ring_ran_dry_ = false;    // a receive got -ENOBUFS since the last TopUpRing
+  size_t draining_ = 0;          // DrainRing receives not completed yet
+  int drain_fds_[2] = {-1, -1};  // DrainRing's socket pair, made at its first use
+  std::chrono::steady_clock::time_point next_decay_{};
+  BufferReserve reserve_;
   absl::flat_hash_map<IoCompletion*, uint16_t> fallback_bufs_;
  public:
   // Poller::RecvBufferSelectMultishot: one IORING_RECV_MULTISHOT receive on the provided-buffer
