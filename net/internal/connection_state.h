@@ -14,6 +14,14 @@
 // back; only when a read needs more bytes than it has (a request split across segments) are
 // the buffered bytes copied into a buffer of the connection's own, which is freed again once
 // consumed. The output state and its buffers are freed when everything is sent (Output).
+//
+// The pooled receive is a multishot one where the poller keeps it armed (io_uring): armed at
+// the first read that waits, it delivers every arrival without a resubmission, also between
+// reads; bytes that arrive while earlier ones are still buffered are appended (copied) and the
+// pool buffer goes back at once. When bytes pile up with no read waiting (input_buffer_size or
+// more), the receive is cancelled (PauseIfBehind) and the next read that needs bytes re-arms
+// it; so a reader that falls behind holds what had already arrived when the pause took effect
+// (at most about the socket's receive queue), then nothing more.
 // So a keep-alive connection between requests holds no buffer beyond this object, and the
 // pending read's future state is embedded in it too (ReadState).
 //
@@ -168,8 +176,18 @@ class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
   // Resolves the pending read if it can be, otherwise submits the next recv.
   void AdvanceRead() noexcept;
   // Submits a recv, first making sure the buffer can hold `need` bytes from in_begin_ (growing
-  // it to at least `grow_to` when it must grow).
+  // it to at least `grow_to` when it must grow). With nothing buffered and a pool, the recv is
+  // a multishot one that stays armed across reads (OnCompletion, PauseIfBehind).
   void StartRecv(size_t need, size_t grow_to) noexcept;
+  // Makes the input a buffer of our own that holds `need` bytes from in_begin_ (growing it to at
+  // least `grow_to` when it must grow): moves bytes out of a pool buffer, grows, or compacts.
+  void MakeOwnRoom(size_t need, size_t grow_to);
+  // Takes the `n` bytes of pool buffer `id` as input: the buffer itself when nothing is
+  // buffered (no copy), else appended to what is (and the pool buffer given back).
+  void TakePoolBytes(uint16_t id, size_t n);
+  // An armed multishot recv delivers whenever bytes arrive: when they pile up with no read
+  // waiting (input_buffer_size_ or more), cancel it; the next read that needs bytes re-arms.
+  void PauseIfBehind() noexcept;
   void FailRead(std::exception_ptr error) noexcept;
   void FinishRead(std::span<const std::byte> result) noexcept;
   // Replaces the own input buffer (if any) with `buffer` of `capacity` bytes (or none).
@@ -214,8 +232,8 @@ class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
 
   // Output, out of line: only a connection with bytes unsent, a flush waiting or a transfer
   // holding the stream has one, so an idle connection holds neither this nor output buffers.
-  // The price is one malloc/free per burst of writes besides the buffer's (tcache-sized: tens
-  // of ns against the microseconds of the send).
+  // A freed one goes to a small per-thread cache (OutputCache) with its buffers' capacity, so a
+  // burst usually costs no malloc/free at all.
   struct Output {
     // sending[send_offset..] is being sent; pending collects later writes.
     std::vector<std::byte> sending;
@@ -236,6 +254,11 @@ class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
     size_t waiters_head = 0;
   };
   std::unique_ptr<Output> out_;
+  // Freed output states kept for reuse (see out() and MaybeFreeOutput()): at most this many per
+  // thread, each with buffers of at most kOutputCacheBytes capacity.
+  static constexpr size_t kOutputCacheEntries = 16;
+  static constexpr size_t kOutputCacheBytes = 4096;
+  static std::vector<std::unique_ptr<Output>>& OutputCache() noexcept;
   Promise<void> close_promise_;  // Close(want_future=true) waits on it; see close_wanted_
   // Only outgoing connections connect: kept out of line so an accepted connection (the many,
   // on a server) does not carry ~170 bytes it never uses. Freed when the connect completes.
@@ -256,7 +279,8 @@ class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
   char delimiter_[kInlineDelimiter];
   bool closed_ = false;
   bool use_pool_ = false;         // the poller has RecvBufferSelect
-  bool recv_pooled_ = false;      // the recv in flight is a RecvBufferSelect
+  bool recv_pooled_ = false;      // the recv in flight is a RecvBufferSelect(Multishot)
+  bool recv_paused_ = false;      // we cancelled the armed multishot recv: its end is no error
   bool pool_empty_ = false;       // the last RecvBufferSelect found the pool empty: use Recv once
   bool eof_ = false;
   bool recv_in_flight_ = false;
