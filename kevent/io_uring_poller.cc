@@ -1,9 +1,9 @@
 // IoUringPoller: see io_uring_poller.h for the design, docs/pollers.md for the details.
 #include "kevent/io_uring_poller.h"
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,7 +36,7 @@ namespace {
 // user_data tags (low bits; IoCompletion pointers are 8-byte aligned).
 constexpr uint64_t kWakeTag = 1;           // the wake eventfd's multishot poll
 constexpr uint64_t kCancelTag = 2;         // an ASYNC_CANCEL of ours; its CQE is ignored
-constexpr uint64_t kDrainTag = 3;          // a one-byte receive that takes a buffer out of the ring
+constexpr uint64_t kDrainTag = 3;          // a one-byte read that takes a buffer out of the ring
 constexpr uint64_t kInternalMask = 3;      // any of these: not a user completion (includes
                                            // LIBURING_UDATA_TIMEOUT, all ones)
 constexpr uint64_t kMultishotPollTag = 4;  // a user multishot PollAdd
@@ -275,6 +275,10 @@ void IoUringPoller::SetUpPool() {
       if (io_uring_register_buf_ring(&ring_, &reg, 0) == 0) {
         buf_ring_ = static_cast<io_uring_buf_ring*>(ring);
         io_uring_buf_ring_init(buf_ring_);
+        // DrainRing's pipe (a pipe, not sockets: fd-leak checks count a process's sockets,
+        // and the sendfile engine keeps pipes too). If it cannot be made (EMFILE...), the
+        // ring just keeps what it holds.
+        if (pipe2(drain_fds_, O_NONBLOCK | O_CLOEXEC) < 0) drain_fds_[0] = drain_fds_[1] = -1;
       } else {
         munmap(ring, buf_ring_bytes_);  // e.g. a kernel older than 5.19: the fallback
       }
@@ -339,22 +343,19 @@ std::optional<std::chrono::nanoseconds> IoUringPoller::Decay(
 }
 
 void IoUringPoller::DrainRing(size_t n) {
-  if (drain_fds_[0] < 0 &&
-      socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, drain_fds_) < 0) {
-    return;  // (EMFILE...) the ring keeps its buffers; the next decay tries again
-  }
-  // n bytes in, n one-byte receives out: each takes the ring's oldest buffer, and its CQE
+  if (drain_fds_[0] < 0) return;  // no pipe (see SetUpPool)
+  // n bytes in, n one-byte reads out: each takes the ring's oldest buffer, and its CQE
   // (DispatchCqe, kDrainTag) hands it to us, to give its pages back.
   static const std::byte kZeros[4096] = {};
   size_t written = 0;
   while (written < n) {
     ssize_t w = write(drain_fds_[1], kZeros, std::min(n - written, sizeof kZeros));
-    if (w <= 0) break;  // the socket buffer is full: drain the rest next time
+    if (w <= 0) break;  // the pipe is full: drain the rest next time
     written += static_cast<size_t>(w);
   }
   for (size_t i = 0; i < written; ++i) {
     io_uring_sqe sqe{};
-    io_uring_prep_recv(&sqe, drain_fds_[0], nullptr, 1, 0);
+    io_uring_prep_read(&sqe, drain_fds_[0], nullptr, 1, static_cast<uint64_t>(-1));
     sqe.flags |= IOSQE_BUFFER_SELECT;
     sqe.buf_group = kBufferGroup;
     sqe.user_data = kDrainTag;

@@ -204,7 +204,7 @@ class IoUringPoller final : public Poller {
   // give back.
   std::optional<std::chrono::nanoseconds> Decay(std::optional<std::chrono::nanoseconds> timeout);
   // Takes `n` buffers out of the ring, oldest first, through the kernel itself: one-byte
-  // receives from a socket pair of ours (the only safe way: see the pool's comment below).
+  // buffer-select reads from a pipe of ours (the only safe way: see the pool's comment below).
   void DrainRing(size_t n);
   // The kCompletionBuffer flags for a completion of `c` (0: no buffer); recycles a buffer that
   // carries no data.
@@ -260,10 +260,11 @@ class IoUringPoller final : public Poller {
   size_t buffers_released_ = 0;  // for tests
   bool ring_ran_dry_ = false;    // a receive got -ENOBUFS since the last TopUpRing
   size_t draining_ = 0;          // DrainRing receives not completed yet
-  int drain_fds_[2] = {-1, -1};  // DrainRing's socket pair, made at its first use
+  int drain_fds_[2] = {-1, -1};  // DrainRing's pipe, made with the ring
   std::chrono::steady_clock::time_point next_decay_{};
   BufferReserve reserve_;
   absl::flat_hash_map<IoCompletion*, uint16_t> fallback_bufs_;
+
  public:
   // Poller::RecvBufferSelectMultishot: one IORING_RECV_MULTISHOT receive on the provided-buffer
   // ring (one CQE per arrival, no SQE per message). Without the ring (the fallback takes a

@@ -166,6 +166,52 @@ TEST_P(ServerTest, DrainClosesIdleConnectionsAndFinishesBusyOnes) {
   });
 }
 
+TEST_P(ServerTest, IdleKeepAliveConnectionServesBurstsThenTimesOut) {
+  options_.keepalive_timeout = 200ms;
+  WithServer([](uint16_t port, ShardServer& server) -> Future<void> {
+    net::Connection c = co_await net::Connect(net::SocketAddress::Loopback4(port));
+    // Each request is a burst of its own, with the connection idle (no coroutine of the
+    // server's) in between.
+    for (int i = 0; i < 3; ++i) {
+      co_await c.Write("GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+      std::span<const std::byte> got = co_await c.ReadUntil("Hello, world!\n", 4096);
+      EXPECT_NE(AsString(got).find("HTTP/1.1 200 OK"), std::string::npos);
+      c.Consume(got.size());
+      co_await Sleep(20ms);
+      EXPECT_EQ(server.Snapshot().connections_open, 1u);
+    }
+    // Left idle, it is closed by the keep-alive timeout, counted as such.
+    EXPECT_EQ(co_await ReadToEnd(c), "");
+    const ShardMetrics m = server.Snapshot();
+    EXPECT_EQ(m.idle_timeouts, 1u);
+    EXPECT_EQ(m.client_errors, 0u);
+    EXPECT_EQ(m.TotalResponses(), 3u);
+    while (server.Snapshot().connections_open != 0) co_await Sleep(1ms);
+  });
+}
+
+TEST_P(ServerTest, ClientLeavingBetweenRequestsIsNoError) {
+  WithServer([](uint16_t port, ShardServer& server) -> Future<void> {
+    for (int i = 0; i < 2; ++i) {
+      net::Connection c = co_await net::Connect(net::SocketAddress::Loopback4(port));
+      co_await c.Write("GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+      std::span<const std::byte> got = co_await c.ReadUntil("Hello, world!\n", 4096);
+      c.Consume(got.size());
+      if (i == 0) {
+        co_await c.ShutdownOutput();  // end of stream while idle
+        EXPECT_EQ(co_await ReadToEnd(c), "");
+      } else {
+        co_await c.Close();  // the connection just goes away
+      }
+    }
+    while (server.Snapshot().connections_open != 0) co_await Sleep(1ms);
+    const ShardMetrics m = server.Snapshot();
+    EXPECT_EQ(m.connections_accepted, 2u);
+    EXPECT_EQ(m.idle_timeouts, 0u);
+    EXPECT_EQ(m.TotalResponses(), 2u);
+  });
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ServerTest,
                          ::testing::Values(PollerBackend::kIoUring, PollerBackend::kEpoll),
                          [](const auto& info) {
