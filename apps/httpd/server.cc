@@ -123,15 +123,16 @@ Future<void> ShardServer::AcceptLoop() {
     }
     // One allocation per connection; the session ends (and frees itself) in Finish, which
     // Drain() waits for.
-    auto* s = new Session;
+    Session* s = log_ ? new LoggedSession : new Session;
+    s->logged = log_ != nullptr;
     s->conn = std::move(conn);
     s->deadline_ns = MonotonicCoarseNs() + Ns(options_.header_timeout);
-    s->lease = handler_.Lease();
     Link(s);
     bool broken = false;
     try {
-      if (log_)
-        s->peer = std::make_unique<std::string>(HostOnly(s->conn.peer_address().ToString()));
+      if (s->logged) {
+        static_cast<LoggedSession*>(s)->peer = HostOnly(s->conn.peer_address().ToString());
+      }
     } catch (...) {
       broken = true;  // e.g. ENOTCONN: the client already reset it
     }
@@ -144,6 +145,8 @@ Future<void> ShardServer::AcceptLoop() {
 }
 
 void ShardServer::Link(Session* s) {
+  static_assert(sizeof(Session) <= 40, "what an idle connection costs: a 48-byte malloc chunk");
+  if (sessions_ == nullptr) lease_ = handler_.Lease();  // the first connection
   s->next = sessions_;
   if (sessions_ != nullptr) sessions_->prev = s;
   sessions_ = s;
@@ -155,6 +158,7 @@ void ShardServer::Unlink(Session* s) {
   if (s->next != nullptr) s->next->prev = s->prev;
   if (sessions_ == s) sessions_ = s->next;
   --metrics_.connections_open;
+  if (sessions_ == nullptr) lease_ = PlanLease();  // the last one: open files may close
 }
 
 void ShardServer::Expire(Session& s) {
@@ -218,10 +222,6 @@ void ShardServer::Finish(Session* s, bool broken) {
 }
 
 Future<void> ShardServer::CloseConnection(Session* s, bool flush) {
-  // Nothing of the connection is served any more: let go of the cache's open files now (the
-  // last lease closes them), not only once the client has taken the last bytes.
-  s->lease = PlanLease();
-  s->peer.reset();
   if (flush) {
     try {
       co_await s->conn.Flush();  // Close() would drop unsent output
@@ -233,7 +233,11 @@ Future<void> ShardServer::CloseConnection(Session* s, bool flush) {
   } catch (...) {
   }
   Unlink(s);
-  delete s;
+  if (s->logged) {
+    delete static_cast<LoggedSession*>(s);
+  } else {
+    delete s;
+  }
   MaybeFinishDrain();
 }
 
@@ -242,7 +246,7 @@ Future<void> ShardServer::CloseConnection(Session* s, bool flush) {
 Future<void> ShardServer::Converse(Session* s) {
   net::Connection& conn = s->conn;
   Session& slot = *s;
-  const std::string* const peer = s->peer.get();
+  const std::string* const peer = s->logged ? &static_cast<const LoggedSession*>(s)->peer : nullptr;
   RequestParser parser(options_.limits);
   std::string out;
   ResponsePlan plan;

@@ -7,9 +7,9 @@
 // by --header-timeout from the first byte), answer it with the Handler, drain any request body,
 // and go on with the next (pipelined) request already buffered. A burst ends once nothing is
 // buffered and every response is written, and the connection waits idle again. An idle
-// keep-alive connection runs no coroutine: it is its Session (56 bytes: the connection handle,
-// its timeout slot, file-cache lease and access-log peer) plus the one continuation of its
-// pending read (Future::ThenWrapped) and its net::Connection state. The parser, the response
+// keep-alive connection runs no coroutine: it is its Session (40 bytes: the connection handle
+// and its timeout slot) plus the one continuation of its pending read (Future::ThenWrapped)
+// and its net::Connection state. The parser, the response
 // buffer and the plan live in Converse's frame, which exists only while a burst is being
 // served. Responses held in memory are batched into one write (up to --max-pipelined of them);
 // a file body is sent with aio::SendFile with its head. A client that vanishes fails only its
@@ -101,19 +101,19 @@ class ShardServer {
   enum class Phase : uint8_t { kIdle, kHead, kBody, kResponse, kLinger };
   // One per live connection, on the heap (a stable address), linked into sessions_ from accept
   // until its socket is closed. Between bursts this is all the server holds for a connection
-  // (see the file comment), so it is kept to 56 bytes: a 64-byte malloc chunk.
+  // (see the file comment), so it is kept to 40 bytes: a 48-byte malloc chunk.
   struct Session {
     net::Connection conn;
     int64_t deadline_ns = 0;  // CLOCK_MONOTONIC_COARSE
     Session* prev = nullptr;
     Session* next = nullptr;
-    // The client's host, for the access log; allocated only with a log.
-    std::unique_ptr<std::string> peer;
-    // Plans live per burst (in Converse): this keeps the file cache's open files open between
-    // bursts while the connection lives (see Handler::Lease).
-    PlanLease lease;
     Phase phase = Phase::kIdle;
     bool expired = false;  // closed by the sweep (a timeout) or by the drain
+    bool logged = false;   // a LoggedSession (allocated and freed as one)
+  };
+  // A session of a server with an access log: the client's host, computed once per connection.
+  struct LoggedSession : Session {
+    std::string peer;
   };
 
   Future<void> AcceptLoop();
@@ -147,6 +147,10 @@ class ShardServer {
   Timer sweep_timer_;
   Timer log_timer_;
   Session* sessions_ = nullptr;  // intrusive list head
+  // Held while any session lives (Link/Unlink): plans live per burst (in Converse), and this
+  // keeps the file cache's open files open between bursts while connections are open; the
+  // last session's end closes them (see Handler::Lease).
+  PlanLease lease_;
   bool accepting_ = false;
   bool draining_ = false;
   std::unique_ptr<Promise<void>> drained_;  // resolved when the last connection leaves
