@@ -255,9 +255,9 @@ class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
   };
   std::unique_ptr<Output> out_;
   // Freed output states kept for reuse (see out() and MaybeFreeOutput()): at most this many per
-  // thread, each with buffers of at most kOutputCacheBytes capacity.
-  static constexpr size_t kOutputCacheEntries = 16;
-  static constexpr size_t kOutputCacheBytes = 4096;
+  // thread, each keeping buffers of at most kOutputCacheBytes capacity.
+  static constexpr size_t kOutputCacheEntries = 256;
+  static constexpr size_t kOutputCacheBytes = 1024;
   static std::vector<std::unique_ptr<Output>>& OutputCache() noexcept;
   Promise<void> close_promise_;  // Close(want_future=true) waits on it; see close_wanted_
   // Only outgoing connections connect: kept out of line so an accepted connection (the many,
