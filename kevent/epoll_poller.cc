@@ -493,7 +493,9 @@ int EpollPoller::Park(Op* op, int fd, uint32_t events) {
     }
   } else if (was_empty || !s.registered || (events & ~s.mask) != 0) {
     // Any other empty list re-issues epoll_ctl (see FdState); a busy one only when it grows.
-    int r = Control(fd, was_empty ? events : (s.mask | events));
+    const bool recv = op->kind == Kind::kRecv || op->kind == Kind::kRecvSelect;
+    int r = was_empty ? Control(fd, events, recv && events == EPOLLIN)
+                      : Control(fd, s.mask | events);
     if (r < 0) return r;
   }
   op->prev = s.tail;
@@ -505,10 +507,12 @@ int EpollPoller::Park(Op* op, int fd, uint32_t events) {
   return 0;
 }
 
-int EpollPoller::Control(int fd, uint32_t mask) {
+int EpollPoller::Control(int fd, uint32_t mask, bool edge) {
   FdState& s = fds_[fd];
   epoll_event ev{};
-  ev.events = mask;  // level-triggered: a multishot PollAdd is reported at every Wait()
+  // Level-triggered (a multishot PollAdd is reported at every Wait()), except a drained
+  // socket's receive (FdState::edge).
+  ev.events = mask | (edge ? EPOLLET : 0u);
   ev.data.u64 = static_cast<uint64_t>(fd);
   int r = epoll_ctl(epoll_fd_, s.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
   if (r < 0 && errno == ENOENT) r = epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);  // closed
@@ -516,6 +520,7 @@ int EpollPoller::Control(int fd, uint32_t mask) {
   if (r < 0) return -errno;
   s.registered = true;
   s.mask = mask;
+  s.edge = edge;
   s.unverified_seq = 0;  // just registered: nothing to verify
   return 0;
 }
@@ -538,7 +543,7 @@ int64_t EpollPoller::VerifyReused(int64_t now_ns) {
       // Re-registers (MOD, or ADD when the kernel dropped it); fails the parked operations if
       // even that is refused (the fd is gone).
       if (s.head != nullptr) {
-        if (int r = Control(u.fd, s.mask); r < 0) {
+        if (int r = Control(u.fd, s.mask, s.edge); r < 0) {
           while (Op* op = fds_[u.fd].head) Finish(op, r);
         }
       }

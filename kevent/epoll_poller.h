@@ -135,6 +135,12 @@ class EpollPoller final : public Poller {
     bool registered = false;  // whether epoll has this fd
     bool recv_drained = false;  // the last recv returned less than asked: queue empty
     uint64_t unverified_seq = 0;  // a reuse not yet confirmed (its unverified_ entry), or 0
+    // Registered EPOLLET: an fd whose list was empty when a socket receive (EPOLLIN) parked.
+    // A receive parks only after one came back short or EAGAIN, so the socket was drained and
+    // the next arrival is an edge; level-triggering would also put the fd back on epoll's
+    // ready list after each report, to be polled again (tcp_poll) at the next epoll_wait.
+    // Any other interest re-registers level-triggered.
+    bool edge = false;
   };
   // A registration reused without epoll_ctl, waiting for epoll to confirm it (FIFO, oldest
   // first). Stale once fds_[fd].unverified_seq no longer equals `seq`.
@@ -168,7 +174,8 @@ class EpollPoller final : public Poller {
   int RunBlocking(Op& op);
   int Park(Op* op, int fd, uint32_t events);
   void Unpark(Op* op);
-  int Control(int fd, uint32_t mask);
+  // Registers `fd` for `mask`, edge-triggered when `edge` (socket receives only: see FdState).
+  int Control(int fd, uint32_t mask, bool edge = false);
   void Deregister(int fd);
   // Re-registers reuses unconfirmed for kVerifyAfterNs; returns the nanoseconds until the next
   // one is due, or -1 when none waits. `now_ns`: the current CLOCK_MONOTONIC time.
