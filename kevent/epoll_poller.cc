@@ -484,8 +484,10 @@ int EpollPoller::Park(Op* op, int fd, uint32_t events) {
   if (static_cast<size_t>(fd) >= fds_.size()) fds_.resize(fd + 1);  // fds are dense
   FdState& s = fds_[fd];
   bool was_empty = s.head == nullptr;
+  // Not a pooled receive that found the pool empty: it parked without trying its recv, so
+  // bytes may be waiting with their edge already reported; epoll_ctl re-checks readiness.
   if (was_empty && s.registered && s.mask == events &&
-      (op->kind == Kind::kRecv || op->kind == Kind::kRecvSelect)) {
+      (op->kind == Kind::kRecv || (op->kind == Kind::kRecvSelect && !pool_free_.empty()))) {
     // A socket receive reuses the registration without epoll_ctl, unverified (see FdState).
     if (s.unverified_seq == 0) {
       s.unverified_seq = ++unverified_seq_;

@@ -137,7 +137,8 @@ class EpollPoller final : public Poller {
     uint64_t unverified_seq = 0;  // a reuse not yet confirmed (its unverified_ entry), or 0
     // Registered EPOLLET: an fd whose list was empty when a socket receive (EPOLLIN) parked.
     // A receive parks only after one came back short or EAGAIN, so the socket was drained and
-    // the next arrival is an edge; level-triggering would also put the fd back on epoll's
+    // the next arrival is an edge (a pooled one that found the pool empty parks untried: it
+    // re-issues epoll_ctl, which reports bytes already there); level-triggering would also put the fd back on epoll's
     // ready list after each report, to be polled again (tcp_poll) at the next epoll_wait.
     // Any other interest re-registers level-triggered.
     bool edge = false;
