@@ -99,9 +99,11 @@ class EchoShard {
     }
   }
 
-  // The echo loop of one connection. Hot path per message: a ReadSome() that waits (one recv
-  // submission and one pending future), a Write() below the high-water mark (memcpy into the
-  // reused output buffer, one send submission, ready future), Consume().
+  // The echo loop of one connection. Hot path per message: a ReadSome() that waits (one pending
+  // future; on io_uring the connection's multishot recv stays armed, so nothing is submitted;
+  // on epoll one recv(2) when the socket is reported), a Write() below the high-water mark
+  // (memcpy into a cached output buffer, one send: an SQE on io_uring, send(2) on epoll; ready
+  // future), Consume().
   Future<void> Serve(net::Connection conn) {
     Slot slot;
     slot.conn = &conn;
