@@ -269,26 +269,10 @@ void FdOrigin::OnReadable() {
   constexpr int kBatch = 256;  // 3 KiB of stack
   epoll_event events[kBatch];
   const int n = epoll_wait(epfd_, events, kBatch, 0);  // one syscall per batch of reports
-  // The storages and requests of a burst are cold (a report is usually the first touch since
-  // the fd's last activity): prefetch every storage, then each report's first request a few
-  // reports ahead, so the misses overlap instead of being paid one after another. (Looked up
-  // again each time: handling one report may end another's storage.)
-  const auto storage_of = [this](const epoll_event& e) -> FdStorage* {
-    const uint32_t fd = static_cast<uint32_t>(e.data.u64);
-    return fd < table_.size() ? table_[fd].get() : nullptr;
-  };
-  for (int i = 0; i < n; ++i) __builtin_prefetch(storage_of(events[i]));
-  constexpr int kAhead = 4;
   for (int i = 0; i < n; ++i) {
-    if (i + kAhead < n) {
-      const FdStorage* ahead = storage_of(events[i + kAhead]);
-      if (const Request* r = ahead != nullptr ? ahead->first() : nullptr) {
-        __builtin_prefetch(r);
-        __builtin_prefetch(reinterpret_cast<const char*>(r) + 64);  // a Request is two lines
-      }
-    }
+    const uint32_t fd = static_cast<uint32_t>(events[i].data.u64);
     const uint32_t generation = static_cast<uint32_t>(events[i].data.u64 >> 32);
-    FdStorage* s = storage_of(events[i]);
+    FdStorage* s = fd < table_.size() ? table_[fd].get() : nullptr;
     if (s == nullptr || s->generation != generation) continue;
     const bool skip_edge = std::exchange(s->skip_initial_edge, false);
     const int users = s->users;
