@@ -493,12 +493,16 @@ int EpollPoller::Park(Op* op, int fd, uint32_t events) {
       s.unverified_seq = ++unverified_seq_;
       unverified_.push_back({fd, s.unverified_seq});  // amortised: the vector keeps capacity
     }
-  } else if (was_empty || !s.registered || (events & ~s.mask) != 0) {
-    // Any other empty list re-issues epoll_ctl (see FdState); a busy one only when it grows.
+  } else {
+    // Any other empty list re-issues epoll_ctl (see FdState); a busy one only when it grows,
+    // or when an operation that is not a receive joins an edge-triggered registration made for
+    // one (a PollAdd must be reported at every Wait() while the fd is ready: level-triggered).
     const bool recv = op->kind == Kind::kRecv || op->kind == Kind::kRecvSelect;
-    int r = was_empty ? Control(fd, events, recv && events == EPOLLIN)
-                      : Control(fd, s.mask | events);
-    if (r < 0) return r;
+    if (was_empty || !s.registered || (events & ~s.mask) != 0 || (s.edge && !recv)) {
+      int r = was_empty ? Control(fd, events, recv && events == EPOLLIN)
+                        : Control(fd, s.mask | events);
+      if (r < 0) return r;
+    }
   }
   op->prev = s.tail;
   op->next = nullptr;

@@ -5,6 +5,7 @@
 // The hazard that reuse brings: a socket closed with a plain close(2) (not Poller::Close) loses
 // its kernel registration silently, and a new socket that gets the same number must still have
 // its receives reported. These tests close behind the poller's back and check that.
+#include <poll.h>
 #include <sys/socket.h>
 #include <cerrno>
 #include <unistd.h>
@@ -105,6 +106,38 @@ TEST_F(EpollRegistrationTest, EdgeTriggeredReceiveGetsEverything) {
   }
   EXPECT_EQ(got, big.size());
   RoundTrip(s[0], s[1], "after");  // drained again: parks, and the next arrival is reported
+  ::close(s[0]);
+  ::close(s[1]);
+}
+
+TEST_F(EpollRegistrationTest, PollAddJoiningAnEdgeTriggeredReceiveStaysLevelTriggered) {
+  // A receive parks edge-triggered; a multishot PollAdd joining the same fd must still be
+  // reported at every Wait() while bytes wait (regression: it kept the receive's EPOLLET
+  // registration and was reported once).
+  int s[2];
+  Pair(s);
+  RoundTrip(s[0], s[1], "warm");  // sets the pool up; the socket is drained
+  const size_t buffer = poller_->SelectedBuffer(0).size();
+  Done recv;
+  poller_->RecvBufferSelect(s[0], 0, &recv);  // parks (drained), edge-triggered
+  Done poll;
+  poller_->PollAdd(s[0], POLLIN, /*multishot=*/true, &poll);
+  std::string big(buffer + 100, 'b');  // one full buffer, 100 bytes left waiting
+  ASSERT_EQ(::write(s[1], big.data(), big.size()), static_cast<ssize_t>(big.size()));
+  WaitFor(recv);
+  ASSERT_EQ(recv.result, static_cast<int32_t>(buffer));
+  poller_->ReturnBuffer(CompletionBufferId(recv.flags));
+  const int reported = poll.count;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_GE(poller_->Wait(std::chrono::milliseconds(50)), 0);
+  }
+  EXPECT_GE(poll.count, reported + 3) << "level-triggered: one report per Wait() while ready";
+  EXPECT_NE(poll.flags & kCompletionMore, 0u);
+  poller_->Cancel(&poll);
+  for (int i = 0; i < 100 && (poll.flags & kCompletionMore) != 0; ++i) {
+    ASSERT_GE(poller_->Wait(std::chrono::milliseconds(50)), 0);
+  }
+  EXPECT_EQ(poll.flags & kCompletionMore, 0u);
   ::close(s[0]);
   ::close(s[1]);
 }
