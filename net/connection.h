@@ -1,8 +1,10 @@
 // net/connection.h: a connected stream socket (TCP or Unix) with buffered input and output.
 //
-// A Connection owns its socket. Input is read into a per-connection buffer that is reused for
-// the connection's whole life; the read calls hand out spans into that buffer (no copy, no
-// allocation per read). Output is appended to a per-connection buffer and sent with one send in
+// A Connection owns its socket. Input lands in a buffer of the shard's receive pool (the
+// poller picks it when bytes arrive, so a waiting connection holds none); the read calls hand
+// out spans into it (no copy). Bytes a read must keep across arrivals (a request split across
+// segments) move into a buffer of the connection's own, freed once consumed
+// (net/internal/connection_state.h has the details). Output is appended to a per-connection buffer and sent with one send in
 // flight at a time (io_uring may reorder concurrent sends on one socket), so bytes leave in the
 // order they were written; Flush() waits until they are all with the kernel.
 //
@@ -27,8 +29,10 @@
 // Connection being destroyed. After an output error, every later Write/Flush fails with it.
 //
 // Cost: a read satisfied by buffered bytes, and a Write below the high-water mark, return ready
-// futures (no allocation). A read or flush that must wait costs one recv/send SQE (one syscall
-// under epoll when the data is there) and the one allocation of a pending future.
+// futures (no allocation). A read that must wait allocates nothing (its future's state is part
+// of the connection) and, on io_uring, usually submits nothing: the pooled receive is multishot
+// and stays armed across reads. A flush that must wait costs one send (an SQE on io_uring, a
+// syscall under epoll) and the one allocation of a pending future.
 //
 // Threading: a Connection and its futures belong to the shard (reactor thread) that created or
 // accepted it. All calls must be made there, inside a running reactor.

@@ -1,5 +1,6 @@
 // The httpd server: one ShardServer per shard, each with its own SO_REUSEPORT listener, file
-// cache, metrics and access-log buffer, serving connections as coroutines.
+// cache, metrics and access-log buffer. A burst of requests is served by a coroutine; an idle
+// keep-alive connection between bursts is a small Session waiting on its next read.
 //
 // A connection's life: wait idle for the first byte of a request (bounded by
 // --keepalive-timeout; --header-timeout before the first request), then serve the burst of

@@ -1,6 +1,6 @@
 // kevent/internal/readable_watch.h: an fd watched for readability on a queue's Poller, for the
 // origins that learn about the OS through a file descriptor of their own (SIGNAL's eventfd,
-// INODE's inotify fd, POSIX_TIMER's timerfds).
+// INODE's inotify fd, POSIX_TIMER's timerfds, the fd origins' private epoll sets).
 //
 // A ReadableWatch owns its fd and keeps a PollAdd armed on it (io_uring: one-shot, re-armed after
 // each report; epoll: one multishot registration); every readiness report calls

@@ -122,7 +122,7 @@ void ConnectionState::Consume(size_t n) noexcept {
 
 void ConnectionState::ReleaseInput() noexcept {
   if (pool_buf_ >= 0) {
-    poller_->ReturnBuffer(static_cast<uint16_t>(pool_buf_));  // no syscall: two stores
+    poller_->ReturnBuffer(static_cast<uint16_t>(pool_buf_));  // no syscall (ring or free list)
     pool_buf_ = -1;
     in_data_ = nullptr;
   }
@@ -241,7 +241,7 @@ void ConnectionState::TakePoolBytes(uint16_t id, size_t n) {
   MakeOwnRoom(have + n, grow_to);
   std::memcpy(in_data_ + in_end_, buffer.data(), n);
   in_end_ += n;
-  poller_->ReturnBuffer(id);  // no syscall: two stores
+  poller_->ReturnBuffer(id);  // no syscall (ring or free list)
 }
 
 void ConnectionState::PauseIfBehind() noexcept {
