@@ -92,9 +92,9 @@ class ReadState final : public kev::internal::FutureState<std::span<const std::b
   ConnectionState* owner_;
 };
 
-class ConnectionState : public CompletionOf<ConnectionState, RecvKind>,
-                        public CompletionOf<ConnectionState, SendKind>,
-                        public CompletionOf<ConnectionState, CloseKind> {
+class ConnectionState final : public CompletionOf<ConnectionState, RecvKind>,
+                              public CompletionOf<ConnectionState, SendKind>,
+                              public CompletionOf<ConnectionState, CloseKind> {
  public:
   ConnectionState(Poller& poller, int fd, const SocketOptions& options) noexcept;
   ConnectionState(const ConnectionState&) = delete;
