@@ -153,6 +153,21 @@ class IoUringPoller final : public Poller {
   size_t buffers_released_for_testing() const { return buffers_released_; }
 
  private:
+  // user_data tags (low bits; IoCompletion pointers are 8-byte aligned). kInternalMask: any of
+  // the first three (and LIBURING_UDATA_TIMEOUT, all ones) is not a user completion.
+  static constexpr uint64_t kWakeTag = 1;    // the wake eventfd's multishot poll
+  static constexpr uint64_t kCancelTag = 2;  // an ASYNC_CANCEL of ours; its CQE is ignored
+  static constexpr uint64_t kDrainTag = 3;   // a one-byte read taking a buffer out of the ring
+  static constexpr uint64_t kInternalMask = 3;
+  static constexpr uint64_t kMultishotPollTag = 4;  // a user multishot PollAdd
+  static constexpr uint64_t kTagMask = 7;
+  static_assert(alignof(IoCompletion) >= 8, "user_data tags need 8-byte-aligned completions");
+  static constexpr int kBufferGroup = 0;  // the one provided-buffer group of a poller
+  // The completion a user_data (tag bits aside) points to.
+  static IoCompletion* FromKey(uint64_t user_data) {
+    return reinterpret_cast<IoCompletion*>(static_cast<uintptr_t>(user_data & ~kTagMask));
+  }
+
   // A multishot PollAdd's state for the level-triggered emulation.
   struct MultishotPoll {
     int fd;
@@ -209,6 +224,8 @@ class IoUringPoller final : public Poller {
   // The kCompletionBuffer flags for a completion of `c` (0: no buffer); recycles a buffer that
   // carries no data.
   uint32_t TakeBuffer(IoCompletion* c, int32_t res, uint32_t cqe_flags);
+  // A DrainRing read's completion: its buffer leaves the ring and gives its pages back.
+  void OnDrained(uint32_t cqe_flags);
 
   io_uring ring_{};
   bool ring_ready_ = false;   // io_uring_queue_init succeeded
