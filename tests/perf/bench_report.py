@@ -380,13 +380,13 @@ def write_markdown(out: Path, results: list[dict], machine: dict, mode, systems:
                        "spends less CPU per operation.", "",
                        f"| connections | {a_name} busy | {b_name} busy | {a_name} µs/op | "
                        f"{b_name} µs/op | B/A µs/op |", "|---:|---:|---:|---:|---:|---:|"]
+                two = lambda v: f"{v:.2f}"  # noqa: E731
                 for row in r["rows"]:
-                    busy = lambda t: f"{t[1]:.2f} ({t[0]:.2f}–{t[2]:.2f})"  # noqa: E731
-                    cpu = lambda t: f"{t[1]:.2f} ({t[0]:.2f}–{t[2]:.2f})"  # noqa: E731
                     a_us, b_us = row["A_cpu_us_per_op"][1], row["B_cpu_us_per_op"][1]
-                    md.append(f"| {row['conns']} | {busy(row['A_server_busy'])} | "
-                              f"{busy(row['B_server_busy'])} | {cpu(row['A_cpu_us_per_op'])} | "
-                              f"{cpu(row['B_cpu_us_per_op'])} | "
+                    md.append(f"| {row['conns']} | {_triple(row['A_server_busy'], two)} | "
+                              f"{_triple(row['B_server_busy'], two)} | "
+                              f"{_triple(row['A_cpu_us_per_op'], two)} | "
+                              f"{_triple(row['B_cpu_us_per_op'], two)} | "
                               f"{(b_us / a_us if a_us > 0 else 0):.3f} |")
             errors = sum(row["errors"] for row in r["rows"])
             if errors:
