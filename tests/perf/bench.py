@@ -39,9 +39,10 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # No __pycache__ in the source tree.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_report  # noqa: E402  (sibling module, after the path tweak)
-from session_stats import session_cpu_seconds  # noqa: E402  (sibling module)
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from tests.testing.proc_stats import session_cpu_seconds  # noqa: E402  (after the path tweak)
 
 
 # ----------------------------------------------------------------------------------------------

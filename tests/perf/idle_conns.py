@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from session_stats import session_rss_kb  # noqa: E402  (sibling module, after the path tweak)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+from tests.testing.proc_stats import session_rss_kb  # noqa: E402  (after the path tweak)
 
 
 def main() -> int:

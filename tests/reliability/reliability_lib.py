@@ -13,10 +13,10 @@ import sys
 import time
 
 try:
-    from tests.testing import server_process
+    from tests.testing import proc_stats, server_process
 except ImportError:  # Run by hand from the repository: put its root on the path.
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-    from tests.testing import server_process
+    from tests.testing import proc_stats, server_process
 from tests.testing.server_process import ServerProcess, runfiles_dir, tmp_dir
 
 HTTPD_READY = re.compile(rb"kev httpd serving .* at http://([^/]+):(\d+)/ on (\d+) shards?")
@@ -112,18 +112,17 @@ class Server(ServerProcess):
         return out
 
     def rss_kib(self):
-        with open("/proc/%d/status" % self.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise AssertionError("no VmRSS")
+        rss = proc_stats.process_rss_kib(self.pid)
+        if rss is None:
+            raise AssertionError("no VmRSS")
+        return rss
 
     def cpu_seconds(self):
         """User + system CPU time of the whole process so far."""
-        with open("/proc/%d/stat" % self.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
+        cpu = proc_stats.process_cpu_seconds(self.pid)
+        if cpu is None:
+            raise AssertionError("the server is gone")
+        return cpu
 
     def fd_kinds(self):
         """{'socket': n, 'pipe': n, 'other': n} of the server's open fds."""
