@@ -73,6 +73,8 @@ bool FdOrigin::KernelRechecks(const FdStorage& s) {
   return s.registered != 0 && (s.level || s.parked) && s.edge_users == 0 && !s.unpollable;
 }
 
+bool FdOrigin::WantsLevel(const FdStorage& s) { return s.edge_users == 0 && !s.parked; }
+
 FdOrigin::FdOrigin(OriginContext& context) : context_(context) {}
 
 FdOrigin::~FdOrigin() {
@@ -230,7 +232,7 @@ int FdOrigin::UpdateRegistration(FdStorage* s, bool force) {
   if (s->unpollable) return 0;
   uint32_t want = s->registered;
   for (Request* r = s->first(); r != nullptr; r = s->next(r)) want |= PollEvents(r->uk.event);
-  const bool level = s->edge_users == 0 && !s->parked;
+  const bool level = WantsLevel(*s);
   if (want == 0 || (want == s->registered && level == s->level && !force)) return 0;
   if (epfd_ < 0) {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);  // once per origin
@@ -278,7 +280,7 @@ void FdOrigin::OnReadable() {
     const int users = s->users;
     Dispatch(s, events[i].events, skip_edge);
     // Requests broken by a POLLNVAL report may have left, and a parked storage re-registers.
-    if (s->users != users || s->level != (s->edge_users == 0 && !s->parked)) Sync(s);
+    if (s->users != users || s->level != WantsLevel(*s)) Sync(s);
   }
 }
 

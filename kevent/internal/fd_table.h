@@ -112,6 +112,9 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
 
   FdStorage* StorageOf(const Request& r) const;
   static bool KernelRechecks(const FdStorage& s);
+  // Whether s's registration should be level-triggered now: no edge-triggered request, and
+  // level mode not parked (UpdateRegistration registers it so; a report re-syncs on a change).
+  static bool WantsLevel(const FdStorage& s);
   // Erases s if no request uses it any more; otherwise widens its registration if needed.
   void Sync(FdStorage* s);
   void Erase(FdStorage* s);
