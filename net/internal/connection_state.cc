@@ -307,6 +307,19 @@ void ConnectionState::FailRead(std::exception_ptr error) noexcept {
 
 // --- Output --------------------------------------------------------------------------------
 
+void ConnectionState::Output::Recycle(size_t keep_bytes) noexcept {
+  if (sending.capacity() > keep_bytes) std::vector<std::byte>().swap(sending);
+  if (pending.capacity() > keep_bytes) std::vector<std::byte>().swap(pending);
+  if (waiters.capacity() > 4) std::vector<Waiter>().swap(waiters);
+  sending.clear();
+  pending.clear();
+  send_offset = 0;
+  written = sent = 0;
+  barrier = UINT64_MAX;
+  waiters.clear();
+  waiters_head = 0;
+}
+
 // The shard's (thread's) freed output states, reused by the next burst of any connection: a
 // request-response connection makes one per response, and a malloc/free pair for the state and
 // one for its buffer per message was ~2% of the echo server's time. Sized for every connection
@@ -336,19 +349,10 @@ void ConnectionState::MaybeFreeOutput() noexcept {
   if (out_ != nullptr && !send_in_flight_ && out_->sent == out_->written &&
       out_->waiters_head == out_->waiters.size() && out_->barrier == UINT64_MAX) {
     std::vector<std::unique_ptr<Output>>& cache = OutputCache();
-    Output& o = *out_;
     if (cache.size() < kOutputCacheEntries) {
-      // Fully sent, so only the counters and offsets hold anything; small capacities are kept
-      // (a large buffer would be memory a later burst of small writes never uses).
-      if (o.sending.capacity() > kOutputCacheBytes) std::vector<std::byte>().swap(o.sending);
-      if (o.pending.capacity() > kOutputCacheBytes) std::vector<std::byte>().swap(o.pending);
-      if (o.waiters.capacity() > 4) std::vector<Output::Waiter>().swap(o.waiters);
-      o.sending.clear();
-      o.pending.clear();
-      o.send_offset = 0;
-      o.written = o.sent = 0;
-      o.waiters.clear();
-      o.waiters_head = 0;
+      // Small capacities are kept (a large buffer would be memory a later burst of small
+      // writes never uses).
+      out_->Recycle(kOutputCacheBytes);
       // The cache's capacity is reserved up front (no allocation while freeing: noexcept).
       if (cache.capacity() < kOutputCacheEntries) {
         try {

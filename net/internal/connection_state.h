@@ -252,6 +252,10 @@ class ConnectionState final : public CompletionOf<ConnectionState, RecvKind>,
     // std::deque still allocates ~600 bytes.
     std::vector<Waiter> waiters;
     size_t waiters_head = 0;
+
+    // Ready for the next burst of any connection (MaybeFreeOutput's cache): fully sent, so
+    // only counters and offsets hold anything. Buffers of at most `keep_bytes` capacity stay.
+    void Recycle(size_t keep_bytes) noexcept;
   };
   std::unique_ptr<Output> out_;
   // Freed output states kept for reuse (see out() and MaybeFreeOutput()): at most this many per
