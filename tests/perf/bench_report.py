@@ -260,6 +260,47 @@ def _argv(argv: list[str]) -> str:
                     for a in argv)
 
 
+def _load_key(bench) -> tuple:
+    """Benchmarks with equal keys put the same load on their servers."""
+    return (bench.load, bench.path if bench.load == "wrk" else bench.message_bytes)
+
+
+def _load_ceiling_notes(results: list[dict]) -> list[str]:
+    """For each failed headline whose candidate was not saturated: the rate the target needed
+    against the most any server reached under the same load in this run. The candidate's rate
+    was then set by the load generator, and when even the fastest server stayed below the
+    needed rate, no server could have met the target with this machine's load generator."""
+    best: dict[tuple, tuple[float, str, float]] = {}  # (load key, conns) -> (rate, system, busy)
+    for r in results:
+        for row in r["rows"]:
+            for side, system in (("A", r["bench"].candidate), ("B", r["bench"].baseline)):
+                key = (_load_key(r["bench"]), row["conns"])
+                rate = row[f"{side}_rate"][1]
+                if rate > best.get(key, (0.0,))[0]:
+                    best[key] = (rate, system, row[f"{side}_server_busy"][1])
+    notes = []
+    for r in results:
+        b = r["bench"]
+        head = next((row for row in r["rows"] if row["verdict"] == "FAIL"), None)
+        if (head is None or b.load == "idle" or b.lower_is_better or b.target is None
+                or head["A_server_busy"][1] >= LOAD_BOUND_BUSY):
+            continue
+        needed = b.target * head["B_rate"][1]
+        ceiling, system, busy = best[(_load_key(b), head["conns"])]
+        reach = ("so no server could have met the target with this load generator on this "
+                 "machine" if ceiling < needed else "so the target was within reach")
+        notes.append(f"{b.name}: {b.candidate} was {head['A_server_busy'][1]:.0%} busy at "
+                     f"{_rate(head['A_rate'][1])} {_unit(r)}; the target needed "
+                     f"{_rate(needed)}, and the most any server reached under the same load "
+                     f"({head['conns']} connections) in this run was {_rate(ceiling)} "
+                     f"({system}, {busy:.0%} busy), {reach}")
+    if not notes:
+        return []
+    return ["", "Load ceiling (failed targets whose candidate's cores were not "
+            f"{LOAD_BOUND_BUSY:.0%} busy, so the load generator capped its rate): " +
+            "; ".join(notes) + "."]
+
+
 def write_markdown(out: Path, results: list[dict], machine: dict, mode, systems: dict,
                    root_files: dict, invocation: str, micro_results: list[dict] = ()) -> None:
     """Writes out/benchmarks.md, out/benchmarks/*.png and out/benchmarks/results.json."""
@@ -327,6 +368,7 @@ def write_markdown(out: Path, results: list[dict], machine: dict, mode, systems:
                          f"{h['B_server_busy'][1]:.0%} busy, CPU µs/op B/A "
                          f"{h['B_cpu_us_per_op'][1] / max(h['A_cpu_us_per_op'][1], 1e-9):.3f}"
                          for b, h in load_bound) + "."]
+    md += _load_ceiling_notes(results)
     group_plots = _group_plots(results, plot_dir)
     if group_plots:
         md += ["", "## Plots: kev, nginx and raw epoll", "",

@@ -58,6 +58,32 @@ class SummaryTest(unittest.TestCase):
         r = result_of(self.B, [wrk_run(70000, 0.99, 10.0)] * 3, [wrk_run(60000, 0.80, 11.0)] * 3)
         self.assertNotIn("Load-bound", markdown([r]))
 
+    def test_load_ceiling_names_the_fastest_server_under_the_same_load(self):
+        vs_nginx = bench.Benchmark("t_14b", "kev_httpd", "nginx", "wrk", target=1.5)
+        vs_raw = bench.Benchmark("t_raw", "kev_httpd", "raw_epoll_http", "wrk", target=0.9)
+        capped = result_of(vs_nginx, [wrk_run(184000, 0.85, 4.6)] * 3,
+                           [wrk_run(143000, 0.99, 6.9)] * 3)
+        raw = result_of(vs_raw, [wrk_run(183000, 0.86, 4.7)] * 3,
+                        [wrk_run(188000, 0.78, 4.1)] * 3)
+        md = markdown([capped, raw])
+        self.assertIn("t_14b: kev_httpd was 85% busy at 184,000 req/s; the target needed "
+                      "214,500, and the most any server reached under the same load (64 "
+                      "connections) in this run was 188,000 (raw_epoll_http, 78% busy), so no "
+                      "server could have met the target", md)
+        self.assertNotIn("t_raw:", md.split("Load ceiling")[1].split("\n")[0])
+
+    def test_load_ceiling_says_when_the_target_was_within_reach(self):
+        b = bench.Benchmark("t_14b", "kev_httpd", "nginx", "wrk", target=1.5)
+        r = result_of(b, [wrk_run(150000, 0.85, 4.6)] * 3, [wrk_run(143000, 0.99, 6.9)] * 3)
+        aa = result_of(bench.Benchmark("t_aa", "nginx", "nginx", "wrk"),
+                       [wrk_run(230000, 0.99, 4.0)] * 3, [wrk_run(230000, 0.99, 4.0)] * 3)
+        self.assertIn("so the target was within reach", markdown([r, aa]))
+
+    def test_a_saturated_candidate_gets_no_load_ceiling(self):
+        b = bench.Benchmark("t_14b", "kev_httpd", "nginx", "wrk", target=1.5)
+        r = result_of(b, [wrk_run(150000, 0.99, 6.6)] * 3, [wrk_run(143000, 0.99, 6.9)] * 3)
+        self.assertNotIn("Load ceiling", markdown([r]))
+
 
 if __name__ == "__main__":
     unittest.main()
