@@ -287,8 +287,13 @@ def _load_ceiling_notes(results: list[dict]) -> list[str]:
             continue
         needed = b.target * head["B_rate"][1]
         ceiling, system, busy = best[(_load_key(b), head["conns"])]
-        reach = ("so no server could have met the target with this load generator on this "
-                 "machine" if ceiling < needed else "so the target was within reach")
+        if ceiling >= needed:
+            reach = "so the target was within reach"
+        elif busy < LOAD_BOUND_BUSY:  # that server too was capped by the load generator
+            reach = ("so no server could have met the target with this load generator on this "
+                     "machine")
+        else:
+            reach = "a saturated server, so the load generator's own limit was not measured"
         notes.append(f"{b.name}: {b.candidate} was {head['A_server_busy'][1]:.0%} busy at "
                      f"{_rate(head['A_rate'][1])} {_unit(r)}; the target needed "
                      f"{_rate(needed)}, and the most any server reached under the same load "

@@ -79,6 +79,14 @@ class SummaryTest(unittest.TestCase):
                        [wrk_run(230000, 0.99, 4.0)] * 3, [wrk_run(230000, 0.99, 4.0)] * 3)
         self.assertIn("so the target was within reach", markdown([r, aa]))
 
+    def test_load_ceiling_of_a_saturated_server_is_not_the_load_generators(self):
+        b = bench.Benchmark("t_14b", "kev_httpd", "nginx", "wrk", target=1.5)
+        r = result_of(b, [wrk_run(150000, 0.85, 4.6)] * 3, [wrk_run(143000, 0.99, 6.9)] * 3)
+        aa = result_of(bench.Benchmark("t_aa", "nginx", "nginx", "wrk"),
+                       [wrk_run(160000, 0.99, 4.0)] * 3, [wrk_run(160000, 0.99, 4.0)] * 3)
+        self.assertIn("(nginx, 99% busy), a saturated server, so the load generator's own limit "
+                      "was not measured", markdown([r, aa]))
+
     def test_a_saturated_candidate_gets_no_load_ceiling(self):
         b = bench.Benchmark("t_14b", "kev_httpd", "nginx", "wrk", target=1.5)
         r = result_of(b, [wrk_run(150000, 0.99, 6.6)] * 3, [wrk_run(143000, 0.99, 6.9)] * 3)
