@@ -47,55 +47,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "kevent/buffer_reserve.h"
 #include "kevent/poller.h"
 
 namespace kev::internal {
-
-// The pool buffers that neither the kernel (the provided-buffer ring) nor a receiver holds: a
-// stack, most recently returned on top, so a light load keeps reusing the same few buffers and
-// the rest stay untouched. Tracks which of them hold no resident pages (never used, or given
-// back), so that Release() gives back only pages that are really there.
-class BufferReserve {
- public:
-  size_t size() const noexcept { return ids_.size(); }
-  bool empty() const noexcept { return ids_.empty(); }
-  // Fills an empty reserve with buffers 0..n-1 (0 on top), all without resident pages yet.
-  void Fill(unsigned n) {
-    ids_.reserve(n);
-    for (unsigned i = n; i > 0; --i) ids_.push_back(uint16_t(i - 1));
-    clean_ = n;
-  }
-  // A buffer the caller held (its pages may be resident). Never allocates: Fill() reserved room
-  // for the whole pool.
-  void Push(uint16_t id) noexcept { ids_.push_back(id); }
-  // A buffer with no resident pages: at the bottom, used last.
-  void PushClean(uint16_t id) {
-    ids_.insert(ids_.begin(), id);  // O(size), only when the ring is drained
-    ++clean_;
-  }
-  // Buffers that may have resident pages.
-  size_t dirty() const noexcept { return ids_.size() - clean_; }
-  // Requires !empty().
-  uint16_t Pop() noexcept {
-    uint16_t id = ids_.back();
-    ids_.pop_back();
-    clean_ = std::min(clean_, ids_.size());
-    ++popped_;
-    return id;
-  }
-  // Gives back (madvise MADV_DONTNEED) the pages of the buffers that the period since the last
-  // call did not need: all but the top `pops since then` of the ones that may be resident, so a
-  // steady load keeps its working set and a past burst's buffers go. Only pages that lie wholly
-  // inside a buffer are released (a buffer size that is not a multiple of the page size shares
-  // pages with its neighbours). A released buffer reads as zeros and works as before; using
-  // it again costs page faults. Returns how many buffers were released (one syscall each).
-  size_t Release(std::byte* pool, size_t buffer_size) noexcept;
-
- private:
-  std::vector<uint16_t> ids_;
-  size_t clean_ = 0;   // ids_[0, clean_) have no resident pages
-  size_t popped_ = 0;  // Pop()s since the last Release()
-};
 
 class IoUringPoller final : public Poller {
  public:

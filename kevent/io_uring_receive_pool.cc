@@ -21,22 +21,6 @@ namespace {
 // that a light load keeps resident, against the 1 MiB that 256 buffers going round a full ring
 // touch. A load that completes more receives per Wait() than this grows it in a few turns.
 constexpr unsigned kRingWindowMin = 32;
-// How often an idle shard decays its pool (IoUringPoller::Decay): the window shrinks to twice
-// what one Wait() took since the last decay, and reserve buffers unused since then give their
-// pages back. Short enough that memory comes back within a second of a burst ending; long
-// enough that a load with short pauses keeps its buffers (and the sleeping shard wakes for it
-// at most 4 times a second, only while there is something left to give back).
-constexpr std::chrono::milliseconds kDecayInterval{250};
-
-// Gives the pages that lie wholly inside [p, p + n) back to the kernel; they read as zeros
-// afterwards. Cannot fail on our own private anonymous mapping (were it to, they just stay).
-void ReleasePages(std::byte* p, size_t n) {
-  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  auto first = reinterpret_cast<uintptr_t>(p);
-  uintptr_t begin = (first + page - 1) & ~(page - 1);
-  uintptr_t end = (first + n) & ~(page - 1);
-  if (begin < end) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-}
 
 }  // namespace
 
@@ -147,19 +131,6 @@ void IoUringPoller::DrainRing(size_t n) {
     Push(sqe);
   }
   draining_ += written;
-}
-
-size_t BufferReserve::Release(std::byte* pool, size_t buffer_size) noexcept {
-  size_t keep = std::min(popped_, ids_.size());
-  popped_ = 0;
-  size_t end = ids_.size() - keep;
-  if (clean_ >= end) return 0;
-  for (size_t i = clean_; i < end; ++i) {
-    ReleasePages(pool + size_t{ids_[i]} * buffer_size, buffer_size);
-  }
-  size_t released = end - clean_;
-  clean_ = end;
-  return released;
 }
 
 void IoUringPoller::RecvBufferSelect(int fd, int flags, IoCompletion* c) {
