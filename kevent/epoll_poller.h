@@ -4,19 +4,24 @@
 // How it emulates completion operations (docs/pollers.md has the full table):
 //   * Every operation is tried at once, without blocking (MSG_DONTWAIT, RWF_NOWAIT,
 //     SPLICE_F_NONBLOCK). A result is queued and delivered by the next Wait().
-//   * On EAGAIN the operation is parked on its fd. Each fd has one level-triggered epoll
-//     registration whose interest is the union of its parked operations' directions; when epoll
-//     reports the fd, the parked operations are retried in FIFO order per direction, and a new
-//     operation never overtakes a parked one in the same direction (so sends stay in order).
+//   * On EAGAIN the operation is parked on its fd. Each fd has one epoll registration whose
+//     interest is the union of its parked operations' directions (level-triggered, except a
+//     drained socket's receive: see FdState); when epoll reports the fd, the parked operations
+//     are retried in FIFO order per direction, and a new operation never overtakes a parked one
+//     in the same direction (so sends stay in order).
 //   * An fd that epoll cannot watch (EPERM: regular files) is never "not ready": its Read/Write
 //     run blocking, like OpenAt/Statx/Fsync/Close always do, and complete at the next Wait().
 //   * Timeouts sit in a binary heap whose earliest deadline bounds epoll_pwait2's timeout.
 //   * Wake() writes an eventfd that is registered with the epoll set.
 //
+// Files: epoll_poller.cc (creation, the operation calls, attempts, Wait), epoll_parking.cc
+// (parked operations, their fds' registrations, epoll's reports).
+//
 // Threading: as Poller; only Wake() is thread-safe.
 #ifndef KEV_KEVENT_EPOLL_POLLER_H_
 #define KEV_KEVENT_EPOLL_POLLER_H_
 
+#include <poll.h>
 #include <sys/epoll.h>
 
 #include <atomic>
@@ -131,16 +136,16 @@ class EpollPoller final : public Poller {
   struct FdState {
     Op* head = nullptr;  // parked operations, FIFO
     Op* tail = nullptr;
-    uint32_t mask = 0;        // the interest registered with epoll
-    bool registered = false;  // whether epoll has this fd
-    bool recv_drained = false;  // the last recv returned less than asked: queue empty
+    uint32_t mask = 0;            // the interest registered with epoll
+    bool registered = false;      // whether epoll has this fd
+    bool recv_drained = false;    // the last recv returned less than asked: queue empty
     uint64_t unverified_seq = 0;  // a reuse not yet confirmed (its unverified_ entry), or 0
     // Registered EPOLLET: an fd whose list was empty when a socket receive (EPOLLIN) parked.
     // A receive parks only after one came back short or EAGAIN, so the socket was drained and
     // the next arrival is an edge (a pooled one that found the pool empty parks untried: it
-    // re-issues epoll_ctl, which reports bytes already there); level-triggering would also put the fd back on epoll's
-    // ready list after each report, to be polled again (tcp_poll) at the next epoll_wait.
-    // Any other interest re-registers level-triggered.
+    // re-issues epoll_ctl, which reports bytes already there); level-triggering would also put the
+    // fd back on epoll's ready list after each report, to be polled again (tcp_poll) at the next
+    // epoll_wait. Any other interest re-registers level-triggered.
     bool edge = false;
   };
   // A registration reused without epoll_ctl, waiting for epoll to confirm it (FIFO, oldest
@@ -167,6 +172,9 @@ class EpollPoller final : public Poller {
 
   // Result value of Attempt() meaning "would block: park it".
   static constexpr int kWouldBlock = INT32_MIN;
+  // The poll(2) bits a PollAdd may ask for (and that a registration may be reported for).
+  static constexpr uint32_t kPollBits = POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND |
+                                        POLLWRNORM | POLLWRBAND | POLLMSG | POLLRDHUP;
 
   void Start(Op proto);
   int Attempt(Op& op, bool after_readiness);
@@ -212,7 +220,7 @@ class EpollPoller final : public Poller {
   std::vector<Ready> ready_;
   std::vector<Ready> dispatching_;
   DeadlineHeap<Op> timers_;
-  std::vector<Op*> retry_;                                 // splices to retry at the next Wait()
+  std::vector<Op*> retry_;              // splices to retry at the next Wait()
   std::vector<Unverified> unverified_;  // [unverified_head_, size): see FdState
   size_t unverified_head_ = 0;
   size_t unverified_unstamped_ = 0;  // entries from here on have no `since` yet
