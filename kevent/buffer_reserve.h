@@ -60,6 +60,9 @@ class BufferReserve {
   }
   // Buffers that may have resident pages.
   size_t dirty() const noexcept { return ids_.size() - clean_; }
+  // The buffer Pop() would return, left in place (a receive that may find no bytes). Requires
+  // !empty().
+  uint16_t Top() const noexcept { return ids_.back(); }
   // Requires !empty().
   uint16_t Pop() noexcept {
     uint16_t id = ids_.back();

@@ -48,7 +48,7 @@ int EpollPoller::Park(Op* op, int fd, uint32_t events) {
   // Not a pooled receive that found the pool empty: it parked without trying its recv, so
   // bytes may be waiting with their edge already reported; epoll_ctl re-checks readiness.
   if (was_empty && s.registered && s.mask == events &&
-      (op->kind == Kind::kRecv || (op->kind == Kind::kRecvSelect && !pool_free_.empty()))) {
+      (op->kind == Kind::kRecv || (op->kind == Kind::kRecvSelect && !reserve_.empty()))) {
     // A socket receive reuses the registration without epoll_ctl, unverified (see FdState).
     if (s.unverified_seq == 0) {
       s.unverified_seq = ++unverified_seq_;

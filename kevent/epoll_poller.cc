@@ -1,12 +1,14 @@
 // EpollPoller: completion operations emulated with readiness plus the plain syscall. This file:
 // creation and destruction, the operation calls, their attempts (the syscalls), Wait() and
-// delivery. Parked operations and their epoll registrations are in epoll_parking.cc. See
-// epoll_poller.h for the design and docs/pollers.md for the per-operation table.
+// delivery. Parked operations and their epoll registrations are in epoll_parking.cc, the
+// receive pool's memory in epoll_receive_pool.cc. See epoll_poller.h for the design and
+// docs/pollers.md for the per-operation table.
 #include "kevent/epoll_poller.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -94,6 +96,7 @@ EpollPoller::~EpollPoller() {
     for (Op* op : parked) Finish(op, -ECANCELED);
     Dispatch();
   }
+  if (pool_ != nullptr) munmap(pool_, size_t{pool_buffer_count_} * pool_buffer_size_);
   close(wake_fd_);
   close(epoll_fd_);
 }
@@ -141,20 +144,6 @@ void EpollPoller::Recv(int fd, std::span<std::byte> buf, int flags, IoCompletion
          .events = EPOLLIN,
          .data = buf.data(),
          .len = std::min(buf.size(), kMaxIo),
-         .flags = flags});
-}
-
-void EpollPoller::RecvBufferSelect(int fd, int flags, IoCompletion* c) {
-  if (pool_ == nullptr) {  // once per poller: untouched pages cost no memory
-    pool_ = std::make_unique_for_overwrite<std::byte[]>(pool_buffer_count_ * pool_buffer_size_);
-    pool_free_.reserve(pool_buffer_count_);
-    for (unsigned i = pool_buffer_count_; i > 0; --i) pool_free_.push_back(uint16_t(i - 1));
-  }
-  Start({.kind = Kind::kRecvSelect,
-         .c = c,
-         .fd = fd,
-         .events = EPOLLIN,
-         .len = pool_buffer_size_,  // for NoteRecv: a shorter result means the socket is empty
          .flags = flags});
 }
 
@@ -358,11 +347,11 @@ int EpollPoller::Attempt(Op& op, bool after_readiness) {
     case Kind::kRecvSelect: {
       // The buffer is taken only now, with the socket (probably) readable: a waiting receive
       // holds none. An empty pool fails like io_uring's ring: when data is there to receive.
-      if (pool_free_.empty()) return after_readiness ? -ENOBUFS : kWouldBlock;
-      uint16_t id = pool_free_.back();
+      if (reserve_.empty()) return after_readiness ? -ENOBUFS : kWouldBlock;
+      uint16_t id = reserve_.Top();
       r = SysRecv(op.fd, SelectedBuffer(id).data(), pool_buffer_size_, op.flags | MSG_DONTWAIT);
       if (r > 0) {  // the buffer stays in the pool unless bytes landed in it
-        pool_free_.pop_back();
+        reserve_.Pop();
         attempt_flags_ = kCompletionBuffer | (uint32_t{id} << 16);
       }
       break;
@@ -477,6 +466,9 @@ int EpollPoller::Wait(std::optional<std::chrono::nanoseconds> timeout) {
   if (!timers_.empty() && timeout_ns != 0) {
     int64_t until = std::max<int64_t>(timers_.top()->deadline_ns - NowNs(), 0);
     timeout_ns = timeout_ns < 0 ? until : std::min(timeout_ns, until);
+  }
+  if (pool_ != nullptr && timeout_ns != 0) {
+    timeout_ns = Decay(timeout_ns);  // about to sleep: no cost on a busy shard's turns
   }
   timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
               static_cast<long>(timeout_ns % 1'000'000'000)};

@@ -13,9 +13,13 @@
 //     run blocking, like OpenAt/Statx/Fsync/Close always do, and complete at the next Wait().
 //   * Timeouts sit in a binary heap whose earliest deadline bounds epoll_pwait2's timeout.
 //   * Wake() writes an eventfd that is registered with the epoll set.
+//   * RecvBufferSelect takes a buffer from the pool only when the socket is readable, most
+//     recently returned first; when the shard idles, free buffers the load has not needed for
+//     kDecayInterval give their pages back (the policy io_uring's pool uses: buffer_reserve.h).
 //
 // Files: epoll_poller.cc (creation, the operation calls, attempts, Wait), epoll_parking.cc
-// (parked operations, their fds' registrations, epoll's reports).
+// (parked operations, their fds' registrations, epoll's reports), epoll_receive_pool.cc (the
+// RecvBufferSelect pool's memory and its idle decay).
 //
 // Threading: as Poller; only Wake() is thread-safe.
 #ifndef KEV_KEVENT_EPOLL_POLLER_H_
@@ -25,12 +29,14 @@
 #include <sys/epoll.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "kevent/buffer_reserve.h"
 #include "kevent/deadline_heap.h"
 #include "kevent/poller.h"
 
@@ -67,10 +73,11 @@ class EpollPoller final : public Poller {
   bool SupportsBufferSelect() const noexcept override { return true; }
   void RecvBufferSelect(int fd, int flags, IoCompletion* c) override;
   std::span<std::byte> SelectedBuffer(uint16_t id) noexcept override {
-    return {pool_.get() + size_t{id} * pool_buffer_size_, pool_buffer_size_};
+    return {pool_ + size_t{id} * pool_buffer_size_, pool_buffer_size_};
   }
-  void ReturnBuffer(uint16_t id) noexcept override { pool_free_.push_back(id); }
-  size_t BuffersAvailable() const noexcept override { return pool_free_.size(); }
+  // On top of the reserve, the next to be used; no syscall.
+  void ReturnBuffer(uint16_t id) noexcept override { reserve_.Push(id); }
+  size_t BuffersAvailable() const noexcept override { return reserve_.size(); }
   int Wait(std::optional<std::chrono::nanoseconds> timeout) override;
   void Wake() noexcept override;
   size_t InFlight() const noexcept override { return in_flight_; }
@@ -203,6 +210,15 @@ class EpollPoller final : public Poller {
   void ExpireTimers(int64_t now_ns);
   int Dispatch();
 
+  // Maps the pool and fills the reserve (all buffers, none resident). Without memory (mmap
+  // fails) there is no pool, and every pooled receive that finds data gets -ENOBUFS.
+  void SetUpPool();
+  // The shard is about to sleep for up to `timeout_ns` (-1: forever). At most every
+  // kDecayInterval: gives back the pages of the reserve buffers the load has not needed since
+  // the last time (BufferReserve::Release; never a buffer a receiver holds). Returns how long
+  // to sleep: no longer than until the next decay while anything is left to give back.
+  int64_t Decay(int64_t timeout_ns);
+
   Op* NewOp(const Op& proto);
   void FreeOp(Op* op);
   void IndexOp(Op* op);
@@ -229,12 +245,16 @@ class EpollPoller final : public Poller {
   std::vector<std::unique_ptr<Op[]>> op_chunks_;
   std::vector<Op*> free_ops_;
 
-  // The RecvBufferSelect pool: allocated at its first use; LIFO, so the hot buffers are reused
-  // and the untouched ones never become resident.
+  // The RecvBufferSelect pool (epoll_receive_pool.cc): mapped at its first use (SetUpPool). A
+  // receive takes a buffer only when its socket is readable, from the top of reserve_, a stack
+  // (LIFO), so the hot buffers are reused and the untouched ones never become resident; every
+  // free buffer is in reserve_, so the idle decay (Decay) may give any of their pages back.
   unsigned pool_buffer_count_;
   size_t pool_buffer_size_;
-  std::unique_ptr<std::byte[]> pool_;
-  std::vector<uint16_t> pool_free_;
+  bool pool_set_up_ = false;
+  std::byte* pool_ = nullptr;  // mmap: count * size; null until set up, or if mmap failed
+  BufferReserve reserve_;
+  std::chrono::steady_clock::time_point next_decay_{};
   uint32_t attempt_flags_ = 0;  // completion flags of the last Attempt (kRecvSelect's buffer)
 };
 
