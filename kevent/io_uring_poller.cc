@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,6 +39,10 @@ constexpr size_t kMaxIo = 0x7ffff000;  // the kernel's MAX_RW_COUNT: results fit
 constexpr int kMaxReapRounds = 64;
 
 uint64_t Key(const IoCompletion* c) { return reinterpret_cast<uintptr_t>(c); }
+
+// What an IORING_OP_FILES_UPDATE that empties a registered-file slot installs. The kernel only
+// reads it (at issue), so one constant serves every such SQE.
+int kNoFile = -1;
 
 __kernel_timespec ToTimespec(std::chrono::nanoseconds d) {
   int64_t ns = std::max<int64_t>(d.count(), 0);
@@ -218,12 +223,14 @@ void IoUringPoller::Write(int fd, std::span<const std::byte> buf, int64_t offset
 void IoUringPoller::Recv(int fd, std::span<std::byte> buf, int flags, IoCompletion* c) {
   io_uring_sqe sqe{};
   io_uring_prep_recv(&sqe, fd, buf.data(), std::min(buf.size(), kMaxIo), flags);
+  UseRegistered(sqe, fd);
   Submit(sqe, c);
 }
 
 void IoUringPoller::Send(int fd, std::span<const std::byte> buf, int flags, IoCompletion* c) {
   io_uring_sqe sqe{};
   io_uring_prep_send(&sqe, fd, buf.data(), std::min(buf.size(), kMaxIo), flags);
+  UseRegistered(sqe, fd);  // no fget/fput per send
   Submit(sqe, c);
 }
 
@@ -288,6 +295,15 @@ void IoUringPoller::Close(int fd, IoCompletion* c) {
     io_uring_prep_cancel_fd(&cancel, fd, IORING_ASYNC_CANCEL_ALL);
     cancel.user_data = kCancelTag;
     Push(cancel);
+    if (IsRegistered(fd)) {
+      // The slot holds the open file too: empty it before the close, so that the close really
+      // closes it and the number is free for a new registration once the close has run.
+      io_uring_sqe update{};
+      io_uring_prep_files_update(&update, &kNoFile, 1, fd);
+      update.user_data = kCancelTag;  // its CQE is ignored, as a cancel's
+      Push(update);
+      registered_[fd] = false;
+    }
   }
   io_uring_sqe sqe{};
   io_uring_prep_close(&sqe, fd);
@@ -319,6 +335,33 @@ void IoUringPoller::Cancel(IoCompletion* target) {
     it->second.cancelled = true;
     PushCancel(key | kMultishotPollTag, IORING_ASYNC_CANCEL_ALL);
   }
+}
+
+bool IoUringPoller::RegisterFile(int fd) noexcept {
+  if (destroying_ || fd < 0) return false;
+  if (!file_table_tried_) SetUpFileTable();
+  if (static_cast<size_t>(fd) >= registered_.size()) return false;
+  // A syscall, once per descriptor (per connection): it saves one file reference per operation.
+  if (io_uring_register_files_update(&ring_, static_cast<unsigned>(fd), &fd, 1) != 1) return false;
+  registered_[fd] = true;
+  return true;
+}
+
+void IoUringPoller::UnregisterFile(int fd) noexcept {
+  if (!IsRegistered(fd)) return;
+  registered_[fd] = false;
+  // If this failed the slot would keep the file open; it cannot fail for a valid slot.
+  (void)io_uring_register_files_update(&ring_, static_cast<unsigned>(fd), &kNoFile, 1);
+}
+
+void IoUringPoller::SetUpFileTable() noexcept {
+  file_table_tried_ = true;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  // The kernel refuses a table larger than RLIMIT_NOFILE; no descriptor can be past it anyway.
+  unsigned size = static_cast<unsigned>(std::min<rlim_t>(limit.rlim_cur, kMaxFileTable));
+  if (size == 0 || io_uring_register_files_sparse(&ring_, size) != 0) return;
+  registered_.assign(size, false);
 }
 
 void IoUringPoller::Wake() noexcept {

@@ -89,6 +89,8 @@ class IoUringPoller final : public Poller {
   void ReturnBuffer(uint16_t id) noexcept override;
   size_t BuffersAvailable() const noexcept override;
   bool UsesBufferRing() const noexcept override { return buf_ring_ != nullptr; }
+  bool RegisterFile(int fd) noexcept override;
+  void UnregisterFile(int fd) noexcept override;
   int Wait(std::optional<std::chrono::nanoseconds> timeout) override;
   void Wake() noexcept override;
   size_t InFlight() const noexcept override { return in_flight_; }
@@ -104,6 +106,8 @@ class IoUringPoller final : public Poller {
   // Pool buffers handed to the kernel's ring right now (at most ring_window_for_testing()).
   size_t ring_buffers_for_testing() const { return ring_available_; }
   unsigned ring_window_for_testing() const { return ring_window_; }
+  // Whether `fd` is in the registered-file table right now.
+  bool registered_for_testing(int fd) const { return IsRegistered(fd); }
   // Buffers whose pages have been given back (BufferReserve::Release) so far.
   size_t buffers_released_for_testing() const { return buffers_released_; }
 
@@ -149,6 +153,15 @@ class IoUringPoller final : public Poller {
   IoUringPoller() = default;
   int Init(const PollerOptions& options);
 
+  // Makes `sqe` use the registered file when `fd` is registered (its slot is `fd` itself).
+  void UseRegistered(io_uring_sqe& sqe, int fd) const noexcept {
+    if (IsRegistered(fd)) sqe.flags |= IOSQE_FIXED_FILE;
+  }
+  bool IsRegistered(int fd) const noexcept {
+    return fd >= 0 && static_cast<size_t>(fd) < registered_.size() && registered_[fd];
+  }
+  // Registers the sparse file table (RegisterFile, at the first call).
+  void SetUpFileTable() noexcept;
   void Submit(io_uring_sqe& sqe, IoCompletion* c, uint64_t tag = 0);
   void Push(const io_uring_sqe& sqe);
   void PushCancel(uint64_t user_data, int flags);
@@ -219,6 +232,15 @@ class IoUringPoller final : public Poller {
   // only those give their pages back (Decay): never madvise a buffer in the ring, since a
   // receive punted to an io-wq worker may pick it and write to it at any time, and a
   // concurrent MADV_DONTNEED would drop the bytes.
+  // Registered files (RegisterFile): a sparse table whose slot for a descriptor is its own
+  // number, so no mapping is kept; registered_ says which slots hold a file. Sized at the
+  // first RegisterFile to RLIMIT_NOFILE (at most kMaxFileTable); descriptors past it are not
+  // registered. Close() empties the slot with an IORING_OP_FILES_UPDATE between the cancel and
+  // the close, so the number can only be reused (and registered again) after that ran.
+  static constexpr unsigned kMaxFileTable = 65536;  // 512 KiB of kernel table at most
+  bool file_table_tried_ = false;
+  std::vector<bool> registered_;
+
   bool pool_set_up_ = false;
   bool use_buffer_ring_ = true;
   unsigned pool_buffer_count_ = 0;

@@ -11,7 +11,9 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -287,6 +289,107 @@ TEST(IoUringPollerTest, SteadyLightLoadKeepsItsBuffers) {
   EXPECT_LE(ring->ring_window_for_testing(), 32u);
   EXPECT_LE(ResidentBuffers(*poller, 256), 33u);
   CloseAll(socks);
+}
+
+// --- Registered files ------------------------------------------------------------------------
+
+// Bytes sent and received through a registered socket arrive, and Close() through the poller
+// really closes it: the peer sees end of stream, which it would not if the table slot still
+// held the open file.
+TEST(IoUringPollerTest, RegisteredSocketWorksAndCloseReallyCloses) {
+  IoUringPoller* ring;
+  std::unique_ptr<Poller> poller = Make({}, &ring);
+  SKIP_WITHOUT(poller);
+  int s[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s), 0);
+  ASSERT_TRUE(poller->RegisterFile(s[0]));
+  EXPECT_TRUE(ring->registered_for_testing(s[0]));
+  EXPECT_FALSE(ring->registered_for_testing(s[1]));
+
+  const char kOut[] = "ping";
+  Recorder sent;
+  poller->Send(s[0], std::as_bytes(std::span(kOut, 4)), MSG_NOSIGNAL, &sent);
+  ASSERT_TRUE(WaitUntil(*poller, [&] { return sent.finals == 1; }));
+  EXPECT_EQ(sent.results, std::vector<int32_t>{4});
+  char got[8] = {};
+  ASSERT_EQ(read(s[1], got, sizeof got), 4);
+  EXPECT_EQ(std::string(got, 4), "ping");
+
+  std::array<std::byte, 8> in{};
+  Recorder received;
+  poller->Recv(s[0], in, 0, &received);
+  ASSERT_EQ(write(s[1], "pong", 4), 4);
+  ASSERT_TRUE(WaitUntil(*poller, [&] { return received.finals == 1; }));
+  EXPECT_EQ(received.results, std::vector<int32_t>{4});
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(in.data()), 4), "pong");
+
+  // A multishot pooled receive armed on it ends when Close() cancels it.
+  Recorder armed;
+  poller->RecvBufferSelectMultishot(s[0], 0, &armed);
+  Recorder closed;
+  poller->Close(s[0], &closed);
+  EXPECT_FALSE(ring->registered_for_testing(s[0]));
+  ASSERT_TRUE(WaitUntil(*poller, [&] { return closed.finals == 1 && armed.finals == 1; }));
+  EXPECT_EQ(closed.results, std::vector<int32_t>{0});
+  EXPECT_EQ(read(s[1], got, sizeof got), 0) << "the registration kept the socket open";
+  close(s[1]);
+}
+
+// UnregisterFile() before a close(2) lets the close really close the socket.
+TEST(IoUringPollerTest, UnregisterFileThenCloseCloses) {
+  IoUringPoller* ring;
+  std::unique_ptr<Poller> poller = Make({}, &ring);
+  SKIP_WITHOUT(poller);
+  int s[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s), 0);
+  ASSERT_TRUE(poller->RegisterFile(s[0]));
+  poller->UnregisterFile(s[0]);
+  EXPECT_FALSE(ring->registered_for_testing(s[0]));
+  poller->UnregisterFile(s[0]);  // not registered: a no-op
+  close(s[0]);
+  char got[1];
+  EXPECT_EQ(read(s[1], got, sizeof got), 0);
+  close(s[1]);
+}
+
+// A descriptor number closed through the poller and reused by a new socket is registered again
+// and reaches the new socket, not the old one.
+TEST(IoUringPollerTest, ReusedDescriptorNumberGetsTheNewSocket) {
+  IoUringPoller* ring;
+  std::unique_ptr<Poller> poller = Make({}, &ring);
+  SKIP_WITHOUT(poller);
+  int a[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a), 0);
+  ASSERT_TRUE(poller->RegisterFile(a[0]));
+  Recorder closed;
+  poller->Close(a[0], &closed);
+  ASSERT_TRUE(WaitUntil(*poller, [&] { return closed.finals == 1; }));
+  int b[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b), 0);
+  ASSERT_EQ(b[0], a[0]) << "the lowest free number is reused";
+  ASSERT_TRUE(poller->RegisterFile(b[0]));
+  Recorder sent;
+  poller->Send(b[0], std::as_bytes(std::span("x", 1)), MSG_NOSIGNAL, &sent);
+  ASSERT_TRUE(WaitUntil(*poller, [&] { return sent.finals == 1; }));
+  EXPECT_EQ(sent.results, std::vector<int32_t>{1});
+  char got[2];
+  EXPECT_EQ(read(b[1], got, sizeof got), 1);
+  EXPECT_EQ(read(a[1], got, sizeof got), 0);  // the old peer: closed, nothing more
+  poller->UnregisterFile(b[0]);
+  close(b[0]);
+  close(b[1]);
+  close(a[1]);
+}
+
+// Descriptors past the table (RLIMIT_NOFILE, at most 65536) are not registered and work as
+// before; a negative one is refused.
+TEST(IoUringPollerTest, UnregistrableDescriptorsAreRefused) {
+  IoUringPoller* ring;
+  std::unique_ptr<Poller> poller = Make({}, &ring);
+  SKIP_WITHOUT(poller);
+  EXPECT_FALSE(poller->RegisterFile(-1));
+  EXPECT_FALSE(poller->RegisterFile(1 << 20));
+  EXPECT_FALSE(ring->registered_for_testing(1 << 20));
 }
 
 }  // namespace

@@ -138,6 +138,7 @@ void IoUringPoller::RecvBufferSelect(int fd, int flags, IoCompletion* c) {
   io_uring_sqe sqe{};
   if (buf_ring_ != nullptr) {
     io_uring_prep_recv(&sqe, fd, nullptr, pool_buffer_size_, flags);
+    UseRegistered(sqe, fd);
     sqe.flags |= IOSQE_BUFFER_SELECT;
     sqe.buf_group = kBufferGroup;
     Submit(sqe, c);
@@ -151,6 +152,7 @@ void IoUringPoller::RecvBufferSelect(int fd, int flags, IoCompletion* c) {
   uint16_t id = reserve_.Pop();
   fallback_bufs_[c] = id;  // the fallback only (no ring): a hash insert per receive is fine
   io_uring_prep_recv(&sqe, fd, SelectedBuffer(id).data(), pool_buffer_size_, flags);
+  UseRegistered(sqe, fd);
   Submit(sqe, c);
 }
 
@@ -206,6 +208,7 @@ void IoUringPoller::RecvBufferSelectMultishot(int fd, int flags, IoCompletion* c
   // Length 0: each arrival takes a whole ring buffer (kernels before 6.10 require 0 here).
   io_uring_prep_recv(&sqe, fd, nullptr, 0, flags);
   sqe.ioprio |= IORING_RECV_MULTISHOT;
+  UseRegistered(sqe, fd);
   sqe.flags |= IOSQE_BUFFER_SELECT;
   sqe.buf_group = kBufferGroup;
   Submit(sqe, c);

@@ -214,6 +214,23 @@ class Poller {
   // Operations submitted and not yet finally completed (for tests and metrics).
   virtual size_t InFlight() const noexcept = 0;
 
+  // --- Registered descriptors ---------------------------------------------------------------
+  // Lets the backend make every later operation on `fd` cheaper while it stays open (io_uring:
+  // a registered file, so an operation takes no file reference of its own: no fget/fput per
+  // send). One syscall; call once per descriptor (e.g. per accepted connection), not per
+  // operation. Returns whether it registered; false (epoll, the table is full or the kernel
+  // refused) changes nothing and operations work as before. A registered fd must be closed with
+  // Close(), which unregisters it in order with the close, or UnregisterFile()d before a
+  // close(2): the registration holds the open file, so a bare close(2) would leave the socket
+  // open. Polling thread only.
+  virtual bool RegisterFile(int fd) noexcept {
+    (void)fd;
+    return false;
+  }
+  // Undoes RegisterFile(fd) now (one syscall; a no-op when fd is not registered). Operations
+  // already in flight on it keep working. Polling thread only.
+  virtual void UnregisterFile(int fd) noexcept { (void)fd; }
+
   // --- Multishot receive into pool buffers ---------------------------------------------------
   // RecvBufferSelect that may stay armed: each arrival completes with kCompletionMore and its
   // bytes in a pool buffer (result > 0, kCompletionBuffer; the receiver owns the buffer until

@@ -37,12 +37,18 @@ ConnectionState::ConnectionState(Poller& poller, int fd, const SocketOptions& op
                                                                  UINT32_MAX))),
       fd_(fd) {
   use_pool_ = poller.SupportsBufferSelect();
+  // io_uring: every send and receive on it then skips taking a file reference (one syscall
+  // per connection). Close() goes through the poller, which unregisters it.
+  poller.RegisterFile(fd);
 }
 
 ConnectionState::~ConnectionState() {
   // Only a state that never got a handle (a failed Connect) still has its descriptor here, and
   // then nothing is in flight on it (every operation holds a reference).
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    poller_->UnregisterFile(fd_);  // the registration would keep the socket open
+    ::close(fd_);
+  }
   // Kept until now (not given back at Close) because spans the user holds point into it.
   if (pool_buf_ >= 0) poller_->ReturnBuffer(static_cast<uint16_t>(pool_buf_));
   else delete[] in_data_;
