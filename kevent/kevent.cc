@@ -242,9 +242,9 @@ bool ToDeadline(const timespec& t, unsigned flags, std::optional<int64_t>* deadl
 }
 
 // Blocks until w's condition holds, w is interrupted, the deadline passes or the queue closes
-// (-EBADF). Fires due timers on every pass; collects what the poller has (without blocking)
-// once per call, so a call that does not block still sees new socket data. Called and returns
-// with the queue locked.
+// (-EBADF). Fires due timers on every pass; collects what the OS has (without blocking) once
+// per call (Queue::PollNow), so a call that does not block still sees new socket data. Called
+// and returns with the queue locked.
 int Await(ApiQueue& q, QueueLock& lock, Waiter& w, std::optional<int64_t> deadline) {
   bool enlisted = false;
   bool harvested = false;
@@ -255,9 +255,9 @@ int Await(ApiQueue& q, QueueLock& lock, Waiter& w, std::optional<int64_t> deadli
       break;
     }
     q.core().ExpireTimers();
-    if (!harvested && q.poller() != nullptr && q.poller()->InFlight() > 0) {
+    if (!harvested) {
       harvested = true;
-      q.poller()->Wait(std::chrono::nanoseconds(0));  // one syscall: completions run here
+      q.core().PollNow();  // one syscall (epoll_wait or io_uring_enter) if anything is watched
       continue;
     }
     if (w.interrupted || WaitList::Satisfied(w, q.core())) break;

@@ -94,6 +94,9 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
   void Rearm(Request& r, bool delivered) final;
   void BeforeWait() final;
   bool level_triggered() const final { return true; }
+  // The watch's poll; PollDirectly is one epoll_wait on the set, as a report of the watch.
+  size_t PollableOps() const final { return watch_ != nullptr && watch_->armed() ? 1 : 0; }
+  void PollDirectly() final { OnReadable(); }
 
   // Watched fds (storages alive).
   size_t watched_fds() const { return sweep_.size(); }

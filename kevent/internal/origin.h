@@ -89,6 +89,15 @@ class Origin {
   // cannot be learnt from the poller (readiness origins: ET requests waiting for their
   // condition to clear).
   virtual void BeforeWait() {}
+
+  // Origins that can ask the OS for their news without the Poller (the FD origins: one
+  // epoll_wait on their private epoll set), so that a caller who is not going to block need
+  // not drive the Poller (an io_uring_enter) to see new activity (Queue::PollNow):
+  // PollableOps() is how many of the operations in flight on the Poller PollDirectly() stands
+  // in for (their completions may come later all the same, and must then be harmless);
+  // PollDirectly() collects that news without blocking. Defaults: none.
+  virtual size_t PollableOps() const { return 0; }
+  virtual void PollDirectly() {}
 };
 
 // The requests watching one origin object (kernel: struct kevent_storage).

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <limits>
 #include <new>
 #include <utility>
@@ -22,6 +23,7 @@
 #include "kevent/internal/socket_origin.h"
 #include "kevent/internal/timer_origin.h"
 #include "kevent/internal/unotify_origin.h"
+#include "kevent/poller.h"
 
 namespace kev::kevent_internal {
 namespace {
@@ -365,6 +367,23 @@ void Queue::MarkActive(Request& r, uint32_t count) {
 void Queue::BeforeWait() {
   for (auto& origin : origins_) {
     if (origin != nullptr) origin->BeforeWait();
+  }
+}
+
+void Queue::PollNow() {
+  if (poller_ == nullptr) return;
+  const size_t in_flight = poller_->InFlight();
+  if (in_flight == 0) return;
+  size_t pollable = 0;
+  for (uint32_t type : kDirectlyPolled) {
+    if (Origin* o = origins_[type].get()) pollable += o->PollableOps();
+  }
+  if (pollable < in_flight) {
+    poller_->Wait(std::chrono::nanoseconds(0));  // one syscall: completions run here
+    return;
+  }
+  for (uint32_t type : kDirectlyPolled) {
+    if (Origin* o = origins_[type].get(); o != nullptr && o->PollableOps() > 0) o->PollDirectly();
   }
 }
 

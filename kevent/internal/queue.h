@@ -195,6 +195,12 @@ class Queue final : private OriginContext {
   void Break(Request& r, int err);
   // Call before blocking on the queue or polling its poller (see Origin::BeforeWait).
   void BeforeWait();
+  // Collects what the OS has for the origins, without blocking, so that a caller who is not
+  // going to block still sees new activity. When every operation in flight on the poller is
+  // one the readiness origins can stand in for (Origin::PollableOps), they ask the OS directly
+  // (one epoll_wait each, as a plain epoll user would) instead of a Poller::Wait(0), which is
+  // an io_uring_enter that also re-arms their watches' polls; otherwise one Poller::Wait(0).
+  void PollNow();
 
   // --- AIO (kevent/internal/aio_origin.h) -------------------------------------------------------
   // Registers a KEVENT_AIO request with a fresh positive cookie (id.raw_u64 == ptr == cookie,
@@ -249,6 +255,8 @@ class Queue final : private OriginContext {
   // are used by PopDeliverable within the same Dequeue.
   void PrecheckReady(size_t max);
   static constexpr size_t kCheckBatch = 128;
+  // The origins that may poll directly (Origin::PollableOps): the readiness ones.
+  static constexpr uint32_t kDirectlyPolled[] = {KEVENT_SOCKET, KEVENT_PIPE, KEVENT_POLL};
   // How far CtlBatch prefetches index_ ahead of the entry it applies (see CtlBatch).
   static constexpr size_t kPrefetchAhead = 8;
   // indexed == false: the caller already erased r's key from index_.

@@ -49,6 +49,9 @@ class ReadableWatch final : public IoCompletion {
   void Release();
 
   int fd() const { return fd_; }
+  // A PollAdd is in flight (counted in the Poller's InFlight()): false once a poll failed
+  // finally, or after Release.
+  bool armed() const { return armed_; }
 
   void OnComplete(int32_t result, uint32_t flags) noexcept override;
 
