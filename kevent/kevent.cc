@@ -2,10 +2,11 @@
 //
 // A process-wide table maps each queue fd (a real eventfd) to an ApiQueue: the core, a mutex
 // around it, its Poller (one per queue, backend from KEV_BACKEND), the threads waiting on it
-// (kevent/internal/waiters.h) and the eventfd, which is made readable while the ready list is
-// non-empty. Calls hold a reference to the ApiQueue for their whole duration, so kevent_close
-// racing with any call is safe: the call sees the queue closed and returns -EBADF; the memory
-// and the fd go when the last reference does.
+// (kevent/internal/waiters.h) and the eventfd, which is readable while the ready list is
+// non-empty whenever another thread can look (it is synced when the mutex is released or the
+// driver blocks, not at each change within a call). Calls hold a reference to the ApiQueue for
+// their whole duration, so kevent_close racing with any call is safe: the call sees the queue
+// closed and returns -EBADF; the memory and the fd go when the last reference does.
 //
 // Locking: the mutex guards the core, the origins AND the Poller. The driving waiter blocks in
 // Poller::Wait with the mutex held, so completions (and the origins they call) run under it,
@@ -75,7 +76,10 @@ class ApiQueue final : public QueueObserver {
     std::lock_guard lock(yield_mu_);
     if (contenders_.fetch_sub(1) == 1) yield_cv_.notify_all();
   }
-  void Release() { mu_.unlock(); }
+  void Release() {
+    SyncEventfd();  // before anyone else can look at the queue
+    mu_.unlock();
+  }
 
   // The driver's sleep, called and returning with mu held: blocks in Poller::Wait until
   // `until` (CLOCK_MONOTONIC ns; nullopt: forever), a completion, or a Wake from a thread that
@@ -84,6 +88,7 @@ class ApiQueue final : public QueueObserver {
     polling_.store(true);
     // Dekker with Acquire: either it sees polling_ and wakes us, or we see it and do not wait.
     if (contenders_.load() == 0) {
+      SyncEventfd();  // blocking with the lock held: the fd must tell the truth meanwhile
       std::optional<std::chrono::nanoseconds> timeout;
       if (until) {
         timeout = std::chrono::nanoseconds(std::max<int64_t>(0, *until - MonotonicClock().NowNs()));
@@ -92,7 +97,7 @@ class ApiQueue final : public QueueObserver {
     }
     polling_.store(false);
     if (contenders_.load() > 0) {
-      mu_.unlock();
+      Release();
       {
         std::unique_lock lock(yield_mu_);
         yield_cv_.wait(lock, [this] { return contenders_.load() == 0; });
@@ -117,17 +122,26 @@ class ApiQueue final : public QueueObserver {
 
   // QueueObserver.
   void OnReady(bool wake_all) override { waiters_.OnEventReady(wake_all, core_); }
-  void OnReadyListChanged(bool nonempty) override {
-    if (!efd_owned_) return;
-    // A syscall under the lock, but only on empty <-> non-empty transitions: the eventfd is
-    // what makes the queue pollable (and nestable), and its counter must match readiness.
-    uint64_t value = 1;
-    ssize_t rc = nonempty ? write(efd_, &value, sizeof(value)) : read(efd_, &value, sizeof(value));
-    (void)rc;  // EAGAIN on read only if someone else drained it: the state is "not readable"
-  }
+  // The eventfd follows the ready list lazily: only its state when the lock is released (or
+  // the driver blocks holding it) can be seen by anyone, so a list that fills and empties
+  // within one call (a get_events that collects and takes every event) costs no syscall.
+  void OnReadyListChanged(bool nonempty) override { efd_wanted_ = nonempty; }
   void OnTimerArmed() override { waiters_.OnTimerArmed(); }
 
  private:
+  // Brings the eventfd to the ready list's state (efd_wanted_). Called with mu held, at every
+  // point where another thread may observe the fd: a syscall only on a change since then.
+  void SyncEventfd() {
+    if (efd_wanted_ == efd_signaled_ || !efd_owned_) return;
+    // The eventfd is what makes the queue pollable (and nestable): its counter must match
+    // readiness whenever someone can look.
+    uint64_t value = 1;
+    ssize_t rc =
+        efd_wanted_ ? write(efd_, &value, sizeof(value)) : read(efd_, &value, sizeof(value));
+    (void)rc;  // EAGAIN on read only if someone else drained it: the state is "not readable"
+    efd_signaled_ = efd_wanted_;
+  }
+
   std::mutex mu_;
   // Threads blocked in Acquire; the driver waits on yield_cv_ until they got the lock.
   std::atomic<int> contenders_{0};
@@ -137,6 +151,8 @@ class ApiQueue final : public QueueObserver {
 
   const int efd_;
   bool efd_owned_ = true;
+  bool efd_wanted_ = false;    // the ready list is non-empty (guarded by mu)
+  bool efd_signaled_ = false;  // the eventfd was made readable (guarded by mu)
   std::unique_ptr<Poller> poller_;  // null if no backend could be created: OS origins refuse
   Queue core_;
   WaitList waiters_;
