@@ -214,6 +214,13 @@ void FdOrigin::Rearm(Request& r, bool delivered) {
   UpdateRegistration(s, /*force=*/repoll);
 }
 
+bool FdOrigin::RechecksItself(Request& r) {
+  const FdStorage* s = StorageOf(r);
+  if (s == nullptr || !KernelRechecks(*s)) return false;
+  Rearm(r, /*delivered=*/false);  // what the re-check's "not ready" would do
+  return true;
+}
+
 void FdOrigin::BeforeWait() {
   // Closed (or reused) fds are not reported by epoll: look at a few storages per wait.
   for (size_t i = 0; i < kSweepPerWait && !sweep_.empty(); ++i) {

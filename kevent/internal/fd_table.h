@@ -92,6 +92,8 @@ class FdOrigin : public Origin, private ReadableWatch::Listener {
   // kernel re-reports them) and presumed ready in edge mode (see above).
   void CheckMany(Request* const* rs, int* rcs, size_t n) final;
   void Rearm(Request& r, bool delivered) final;
+  // Level mode (KernelRechecks): Rearm(r, false) and true.
+  bool RechecksItself(Request& r) final;
   void BeforeWait() final;
   bool level_triggered() const final { return true; }
   // The watch's poll; PollDirectly is one epoll_wait on the set, as a report of the watch.

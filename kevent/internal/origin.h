@@ -81,6 +81,11 @@ class Origin {
   // Readiness origins (SOCKET, PIPE, POLL) are level-triggered: a delivered request without
   // KEVENT_REQ_ET is checked again and re-delivered while its condition holds.
   virtual bool level_triggered() const { return false; }
+  // Level-triggered r (no KEVENT_REQ_ET) was just delivered. true: the origin's own
+  // registration re-reports r's condition while it holds (FD origins in level mode: the
+  // kernel's level-triggered epoll), so it has re-armed r itself, as a re-check answering "not
+  // ready" would, and the queue skips its re-check. false (default): the queue re-checks r.
+  virtual bool RechecksItself(Request& r) { return false; }
   // r was delivered (`delivered`: an ET request after its delivery) or found not ready by a
   // re-check (LT re-check, LAST_CHECK), and waits for its next activity again: readiness
   // origins make sure their poll covers it. Not called for ONESHOT or broken requests.

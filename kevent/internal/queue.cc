@@ -42,6 +42,12 @@ void Reject(ukevent& uk, int err) {
   uk.ret_data[0] = static_cast<uint32_t>(err);
 }
 
+// Whether r, when taken off the ready list, is to be confirmed by its origin (unless broken):
+// LAST_CHECK, or readied by a level-triggered re-check.
+bool MayNeedConfirm(const Request& r) {
+  return (r.uk.req_flags & KEVENT_REQ_LAST_CHECK) != 0 || r.recheck;
+}
+
 uint32_t SaturatingAdd(uint32_t a, uint32_t b) {
   const uint32_t max = std::numeric_limits<uint32_t>::max();
   return a > max - b ? max : a + b;
@@ -422,15 +428,20 @@ void Queue::MakeReady(Request& r) {
     recheck_.Remove(&r);
     r.on_recheck_list = false;
   }
+  if (r.ready && MayNeedConfirm(r)) --ready_confirms_;  // counted again below if still so
   r.recheck = false;  // a fresh activity confirmed by the origin
   // kevent_ready: a ONESHOT request leaves its storage once ready, so the next activity goes to
   // the next request (it is re-attached if LAST_CHECK finds it not ready after all).
   if ((r.uk.req_flags & KEVENT_REQ_ONESHOT) != 0 && r.storage != nullptr) {
     r.storage->Detach(r);
   }
-  if (r.ready) return;  // coalesced
+  if (r.ready) {  // coalesced
+    if (MayNeedConfirm(r)) ++ready_confirms_;
+    return;
+  }
   r.ready = true;
   ready_.PushBack(&r);
+  if (MayNeedConfirm(r)) ++ready_confirms_;
   if (observer_ != nullptr) {
     if (ready_.size() == 1) observer_->OnReadyListChanged(true);
     observer_->OnReady((r.uk.req_flags & KEVENT_REQ_WAKEUP_ALL) != 0);
@@ -440,14 +451,13 @@ void Queue::MakeReady(Request& r) {
 void Queue::UnlinkReady(Request& r) {
   ready_.Remove(&r);
   r.ready = false;
+  if (MayNeedConfirm(r)) --ready_confirms_;
   if (observer_ != nullptr && ready_.empty()) observer_->OnReadyListChanged(false);
 }
 
 namespace {
 
-bool NeedsConfirm(const Request& r) {
-  return r.broken_errno == 0 && ((r.uk.req_flags & KEVENT_REQ_LAST_CHECK) != 0 || r.recheck);
-}
+bool NeedsConfirm(const Request& r) { return r.broken_errno == 0 && MayNeedConfirm(r); }
 
 }  // namespace
 
@@ -464,6 +474,8 @@ void Queue::CheckBatch(Request* const* rs, int* rcs, size_t n) {
 }
 
 void Queue::PrecheckReady(size_t max) {
+  // Fewer than two ready requests may need it: nothing to batch, and no list to walk.
+  if (ready_confirms_ < 2) return;
   // The first `max` ready requests are the ones this Dequeue takes (or drops), in order.
   Request* batch[kCheckBatch];
   int rcs[kCheckBatch];
@@ -524,6 +536,7 @@ void Queue::Complete(Request& r) {
   r.pending = 0;
   Origin* origin = OriginFor(r.uk.type);
   if (origin->level_triggered() && (r.uk.req_flags & KEVENT_REQ_ET) == 0) {
+    if (origin->RechecksItself(r)) return;  // its registration re-reports what holds
     recheck_.PushBack(&r);
     r.on_recheck_list = true;
   } else {
@@ -557,7 +570,9 @@ void Queue::Recheck(Request& r, int rc) {
   } else if (rc > 0) {
     r.pending = 1;
     MakeReady(r);
-    r.recheck = true;  // confirm again when it is taken: the user may have drained it
+    // Confirm again when it is taken: the user may have drained it.
+    if (!MayNeedConfirm(r)) ++ready_confirms_;
+    r.recheck = true;
   } else {
     // Stays in its storage; the next activity readies it.
     OriginFor(r.uk.type)->Rearm(r, /*delivered=*/false);

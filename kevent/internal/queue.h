@@ -245,7 +245,8 @@ class Queue final : private OriginContext {
   Request* PopDeliverable();
   // The event handed to the user for r.
   void Build(const Request& r, ukevent& out) const;
-  // After delivery: ONESHOT / broken removed, level-triggered queued for re-check.
+  // After delivery: ONESHOT / broken removed, level-triggered queued for re-check (unless its
+  // origin re-checks it itself: Origin::RechecksItself).
   void Complete(Request& r);
   void RunRechecks();
   void Recheck(Request& r, int rc);
@@ -272,6 +273,9 @@ class Queue final : private OriginContext {
   absl::flat_hash_set<Request*, RequestIndexHash, RequestIndexEq, HugePageAllocator<Request*>>
       index_;
   IntrusiveList<Request, &Request::ready_hook> ready_;
+  // Ready requests with LAST_CHECK or `recheck` (those PrecheckReady may batch): when fewer
+  // than two, a Dequeue does not walk the ready list for them.
+  size_t ready_confirms_ = 0;
   // Delivered level-triggered requests to check again (shares ready_hook: never on both).
   IntrusiveList<Request, &Request::ready_hook> recheck_;
   TimerHeap timers_;
