@@ -121,7 +121,10 @@ class ApiQueue final : public QueueObserver {
   }
 
   // QueueObserver.
-  void OnReady(bool wake_all) override { waiters_.OnEventReady(wake_all, core_); }
+  void OnReady(bool wake_all) override {
+    if (waiters_.size() == 0) return;  // the usual case for a caller that collects events itself
+    waiters_.OnEventReady(wake_all, core_);
+  }
   // The eventfd follows the ready list lazily: only its state when the lock is released (or
   // the driver blocks holding it) can be seen by anyone, so a list that fills and empties
   // within one call (a get_events that collects and takes every event) costs no syscall.

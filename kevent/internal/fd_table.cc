@@ -217,7 +217,9 @@ void FdOrigin::Rearm(Request& r, bool delivered) {
 bool FdOrigin::RechecksItself(Request& r) {
   const FdStorage* s = StorageOf(r);
   if (s == nullptr || !KernelRechecks(*s)) return false;
-  Rearm(r, /*delivered=*/false);  // what the re-check's "not ready" would do
+  // What the re-check's "not ready" would do: Rearm, which has something to do only for a
+  // parked or shadowed storage (r is attached, so its bits are registered already).
+  if (s->parked || s->shadowed) [[unlikely]] Rearm(r, /*delivered=*/false);
   return true;
 }
 
