@@ -10,14 +10,18 @@
 // call per report: at most 256 fds; a bigger burst stays in the set, which stays readable).
 // Why one epoll set and not one Poller poll per fd: a write into a watched pipe then costs the
 // kernel an epoll callback (as for a plain epoll user), not an io_uring task-work run per write,
-// and a burst of reports is one epoll_wait instead of a CQE and a re-check each.
+// and a burst of reports is one epoll_wait instead of a CQE and a re-check each. A caller that
+// is not going to block (Queue::PollNow: every get_events' first look) drains the set with
+// that same epoll_wait directly (PollDirectly) instead of driving the Poller, as a plain epoll
+// user would: no io_uring_enter, and the watch's one-shot poll, once fired, stays unconsumed
+// (so later writes wake nothing nested) until a blocking Wait consumes and re-arms it; a
+// report of it that finds the set empty is harmless.
 //
 // Level mode (an fd whose requests are all level-triggered, the default): the fd is registered
 // level-triggered, so the kernel does the level re-check exactly as for a plain epoll user: a
 // reported fd goes back on the set's ready list and is polled again at the next epoll_wait (or
-// at the watch's next arming), and reported while its condition holds. The queue's re-check
-// after a delivery is then answered "not ready" without a syscall (CheckMany), and nothing is
-// confirmed before delivery. One report readies the first hungry request it satisfies plus
+// at the watch's next arming), and reported while its condition holds. The queue then skips
+// its re-check after a delivery (RechecksItself), and nothing is confirmed before delivery. One report readies the first hungry request it satisfies plus
 // every hungry KEVENT_REQ_WAKEUP_ALL one (Storage::Ready's rule). A report that readies
 // nothing (its requests are busy: ready and not yet delivered, or held back by another) would
 // come back at every wait and wake the waiter for nothing, so the fd is parked: re-registered

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -184,6 +185,54 @@ TEST_P(PipeTest, ReadyUndeliveredLevelRequestDoesNotSpinTheWaiter) {
   EXPECT_EQ(ev[0].user[0], 1u);
   EXPECT_EQ(Drain(p[0]), "x");
   EXPECT_TRUE(Get(1, kBrief).empty());
+}
+
+// A get_events that does not block collects the pipes' news with one epoll_wait of its own
+// (Queue::PollNow), leaving the watch on the epoll set unconsumed or unsubmitted: a later
+// blocking wait must still be woken by the next write, round after round, in both modes.
+TEST_P(PipeTest, BlockingWaitAfterNonBlockingCollectsIsWokenByTheNextWrite) {
+  for (uint32_t flags : {0u, static_cast<uint32_t>(KEVENT_REQ_ET)}) {
+    SCOPED_TRACE(flags);
+    int p[2];
+    Pipe(p);
+    ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, flags)).ret_flags, 0u);
+    for (int round = 0; round < 3; ++round) {
+      Write(p[1], "a");
+      ASSERT_EQ(Get(1, kZero).size(), 1u);  // collected without blocking
+      EXPECT_EQ(Drain(p[0]), "a");
+      std::thread writer([&] {
+        usleep(20'000);  // let the main thread block first (either order must work)
+        Write(p[1], "b");
+      });
+      std::vector<ukevent> ev = Get(1, kLong);
+      writer.join();
+      ASSERT_EQ(ev.size(), 1u);
+      EXPECT_EQ(Drain(p[0]), "b");
+    }
+    ASSERT_EQ(Ctl(KEVENT_CTL_REMOVE, Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, flags)).ret_flags,
+              kDone);
+  }
+}
+
+// The queue's fd follows the ready list lazily (synced when the lock is released or the driver
+// blocks): an event the driver collected itself and then blocks on (min_nr not reached) must
+// make the fd readable while it blocks, and once it returned with both events, not readable.
+TEST_P(PipeTest, QueueFdIsReadableWhileTheDriverBlocksOnAnEventItCollected) {
+  int p[2], q[2];
+  Pipe(p);
+  Pipe(q);
+  ASSERT_EQ(Add(Req(KEVENT_PIPE, p[0], KEVENT_SOCKET_RECV, 0, 1)).ret_flags, 0u);
+  ASSERT_EQ(Add(Req(KEVENT_PIPE, q[0], KEVENT_SOCKET_RECV, 0, 2)).ret_flags, 0u);
+  Write(p[1], "x");
+  size_t got = 0;
+  std::thread driver([&] { got = Get(2, kLong, 2).size(); });
+  pollfd pfd{.fd = kfd_, .events = POLLIN, .revents = 0};
+  EXPECT_EQ(poll(&pfd, 1, 10'000), 1) << "the fd stayed unreadable while an event was ready";
+  Write(q[1], "y");
+  driver.join();
+  EXPECT_EQ(got, 2u);
+  pfd.revents = 0;
+  EXPECT_EQ(poll(&pfd, 1, 0), 0) << "the fd stayed readable with nothing ready";
 }
 
 // An fd's registration is edge-triggered while any of its requests is (KEVENT_REQ_ET) and
