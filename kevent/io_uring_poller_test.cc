@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kevent/poller_test_util.h"
 
 namespace kev::internal {
 namespace {
@@ -166,16 +167,7 @@ struct BufferRecv : IoCompletion {
   bool done = false;
 };
 
-// Pool buffers with their page resident (buffers of exactly one page).
-size_t ResidentBuffers(Poller& poller, unsigned count) {
-  size_t resident = 0;
-  for (unsigned id = 0; id < count; ++id) {
-    unsigned char in_core = 0;
-    EXPECT_EQ(mincore(poller.SelectedBuffer(uint16_t(id)).data(), 4096, &in_core), 0);
-    resident += in_core & 1;
-  }
-  return resident;
-}
+using poller_testing::ResidentCount;
 
 // Receives one message on each socket at once (the peers wrote "m<i>") and holds every buffer;
 // receives that found no buffer (-ENOBUFS) are retried, as net/ would.
@@ -239,13 +231,13 @@ TEST(IoUringPollerTest, RingWindowGrowsWithTheLoadAndIdlePagesGoBack) {
     if (!ring->UsesBufferRing()) GTEST_SKIP() << "no provided-buffer ring on this kernel";
     // 100 receives at once do not fit the initial 32-buffer window: it grew.
     EXPECT_GT(ring->ring_window_for_testing(), 32u);
-    EXPECT_GE(ResidentBuffers(*poller, kCount), 100u);
+    EXPECT_GE(ResidentCount(*poller, kCount), 100u);
     for (uint16_t id : ids) poller->ReturnBuffer(id);
     // Idle: the window shrinks back, the excess leaves the ring, and its pages go back.
     size_t released = ring->buffers_released_for_testing();
     ASSERT_TRUE(WaitUntil(*poller, [&] {
       return ring->ring_window_for_testing() == 32 && ring->ring_buffers_for_testing() <= 32 &&
-             ResidentBuffers(*poller, kCount) <= 32;
+             ResidentCount(*poller, kCount) <= 32;
     }));
     EXPECT_GE(ring->buffers_released_for_testing(), released + 68);
     EXPECT_EQ(poller->BuffersAvailable(), kCount);
@@ -264,9 +256,9 @@ TEST(IoUringPollerTest, FallbackPoolGivesIdlePagesBack) {
   for (int round = 0; round < 2; ++round) {
     SCOPED_TRACE(round);
     std::vector<uint16_t> ids = ReceiveAll(*poller, socks);
-    EXPECT_EQ(ResidentBuffers(*poller, kCount), 20u);
+    EXPECT_EQ(ResidentCount(*poller, kCount), 20u);
     for (uint16_t id : ids) poller->ReturnBuffer(id);
-    ASSERT_TRUE(WaitUntil(*poller, [&] { return ResidentBuffers(*poller, kCount) == 0; }));
+    ASSERT_TRUE(WaitUntil(*poller, [&] { return ResidentCount(*poller, kCount) == 0; }));
     EXPECT_EQ(ring->buffers_released_for_testing(), 20u * (round + 1));
     EXPECT_EQ(poller->BuffersAvailable(), kCount);
   }
@@ -287,7 +279,7 @@ TEST(IoUringPollerTest, SteadyLightLoadKeepsItsBuffers) {
     EXPECT_GE(poller->Wait(0ns), 0);
   }
   EXPECT_LE(ring->ring_window_for_testing(), 32u);
-  EXPECT_LE(ResidentBuffers(*poller, 256), 33u);
+  EXPECT_LE(ResidentCount(*poller, 256), 33u);
   CloseAll(socks);
 }
 

@@ -419,21 +419,6 @@ TEST_P(PollerTest, BufferSelectCancelCloseAndDestructionHoldNoBuffer) {
   }
 }
 
-// Which pool buffers have their page resident: buffers of exactly one page, and one mincore
-// over the whole pool (both backends map it in one piece, buffer 0 first).
-std::vector<bool> Resident(Poller& poller, unsigned count) {
-  std::vector<unsigned char> in_core(count);
-  EXPECT_EQ(mincore(poller.SelectedBuffer(0).data(), size_t{count} * 4096, in_core.data()), 0);
-  std::vector<bool> resident(count);
-  for (unsigned id = 0; id < count; ++id) resident[id] = (in_core[id] & 1) != 0;
-  return resident;
-}
-
-size_t ResidentCount(Poller& poller, unsigned count) {
-  std::vector<bool> resident = Resident(poller, count);
-  return static_cast<size_t>(std::count(resident.begin(), resident.end(), true));
-}
-
 // Regression (the epoll pool never gave pages back): once the shard idles, free buffers the
 // load no longer needs give their pages back (every 250 ms, BufferReserve::Release), on both
 // backends; a buffer a receiver holds keeps its page and its bytes, and a buffer given back

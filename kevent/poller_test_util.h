@@ -1,6 +1,7 @@
-// Shared by the Poller test files (poller_test.cc, poller_lifecycle_test.cc): completion
-// recorders, fd helpers and the parameterised fixture PollerTest, instantiated once (in
-// poller_test.cc) for io_uring and for epoll.
+// Shared by the Poller test files (poller_test.cc, poller_lifecycle_test.cc, and
+// io_uring_poller_test.cc for the pool helpers): completion recorders, fd helpers, the
+// receive pool's resident-page count and the parameterised fixture PollerTest, instantiated
+// once (in poller_test.cc) for io_uring and for epoll.
 #ifndef KEV_KEVENT_POLLER_TEST_UTIL_H_
 #define KEV_KEVENT_POLLER_TEST_UTIL_H_
 
@@ -10,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -149,6 +151,21 @@ class PollerTest : public ::testing::TestWithParam<PollerBackend> {
     if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_; \
     ASSERT_NE(poller_, nullptr);                             \
   } while (0)
+
+// Which pool buffers have their page resident: buffers of exactly one page, and one mincore
+// over the whole pool (both backends map it in one piece, buffer 0 first).
+inline std::vector<bool> Resident(Poller& poller, unsigned count) {
+  std::vector<unsigned char> in_core(count);
+  EXPECT_EQ(mincore(poller.SelectedBuffer(0).data(), size_t{count} * 4096, in_core.data()), 0);
+  std::vector<bool> resident(count);
+  for (unsigned id = 0; id < count; ++id) resident[id] = (in_core[id] & 1) != 0;
+  return resident;
+}
+
+inline size_t ResidentCount(Poller& poller, unsigned count) {
+  std::vector<bool> resident = Resident(poller, count);
+  return static_cast<size_t>(std::count(resident.begin(), resident.end(), true));
+}
 
 }  // namespace kev::poller_testing
 
