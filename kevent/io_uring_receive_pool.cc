@@ -1,6 +1,7 @@
 // IoUringPoller's receive-buffer pool (RecvBufferSelect and friends): the provided-buffer ring's
 // window, the reserve, the idle decay and the drain. The design is in io_uring_poller.h (the
-// pool's comment) and docs/pollers.md; the rest of the backend is in io_uring_poller.cc.
+// pool's comment) and docs/pollers.md; the rest of the backend is in io_uring_poller.cc, and the
+// reserve and page give-back both backends share are in buffer_reserve.h.
 #include "kevent/io_uring_poller.h"
 
 #include <fcntl.h>

@@ -101,12 +101,12 @@ struct PollerOptions {
   // The per-poller (= per-shard) pool of receive buffers behind RecvBufferSelect: how many
   // (rounded up to a power of two, at most 32768) and how large. Allocated at the first
   // RecvBufferSelect; pages are touched only as buffers are used. 256 x 16 KiB = 4 MiB of
-  // address space per shard, whatever the number of connections. io_uring keeps what is
-  // resident small: the kernel's ring holds a window of the pool that follows the load (32
-  // buffers up to all of them), free buffers are reused most recent first, and once the shard
-  // is idle, buffers the load has not needed for ~250 ms give their pages back (madvise), so a
-  // quiet shard keeps about 32 buffers' first pages resident (128 KiB) instead of every
-  // buffer's. A receive that finds no buffer is still reported as -ENOBUFS (see
+  // address space per shard, whatever the number of connections. Both backends keep what is
+  // resident small: free buffers are reused most recent first, and once the shard is idle,
+  // buffers the load has not needed for ~250 ms give their pages back (madvise). On io_uring
+  // the kernel's ring holds a window of the pool that follows the load (32 buffers up to all
+  // of them), so a quiet shard keeps about 32 buffers' first pages resident (128 KiB) instead
+  // of every buffer's. A receive that finds no buffer is still reported as -ENOBUFS (see
   // RecvBufferSelect); the window then grows.
   unsigned recv_buffer_count = 256;
   unsigned recv_buffer_size = 16384;
