@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 tools/install_deps.sh || exit 1
 
 configs=${KEV_TEST_CONFIGS:-default asan tsan}
+# The test targets of this tree, so the summary counts only their logs (not stale ones).
+targets_file=$(mktemp)
+trap 'rm -f "$targets_file"' EXIT
+bazel query 'tests(//...)' --output=label >"$targets_file" 2>/dev/null || true
 status=0
 start=$SECONDS
 summaries=()
@@ -20,7 +24,7 @@ for config in $configs; do
   if ! bazel test "${flags[@]}" //...; then
     status=1
   fi
-  summaries+=("$(python3 tools/test_summary.py "$config" || true)")
+  summaries+=("$(python3 tools/test_summary.py "$config" "$targets_file" || true)")
 done
 bazel shutdown >/dev/null 2>&1 || true
 
