@@ -193,7 +193,9 @@ MICROS = [
           "future chain / coroutine resume, ns per step beside a std::function call; report only"),
     Micro("micro_fd_readiness", "//tests/perf:fd_readiness_bench",
           "1,000 pipes, writes spread round-robin: kevent PIPE interests (io_uring) vs raw epoll; "
-          "target >= 1"),
+          "target >= 1. raw_uring_poll_vs_epoll_et (no kev on either side): one io_uring "
+          "multishot poll per pipe on a DEFER_TASKRUN ring vs EPOLLET, what the kernel offers a "
+          "queue driven by one thread"),
     Micro("micro_spsc_ring", "//tests/perf:spsc_ring_bench",
           "SMP ring between 2 shards (producer and consumer pinned to two cores): kev::SpscRing "
           "vs boost::lockfree::spsc_queue of the same capacity (1,024), single and batched "

@@ -9,7 +9,12 @@
 //  - BM_KeventPipe / BM_EpollPipe: level-triggered (kevent's default; epoll without EPOLLET);
 //  - BM_KeventPipeEt / BM_EpollPipeEt: edge-triggered (KEVENT_REQ_ET; EPOLLET);
 //  - BM_KeventPipeEpollBackend: BM_KeventPipe with the queue's poller on epoll (KEV_BACKEND),
-//    reported for reference.
+//    reported for reference;
+//  - BM_UringPollPipe: no kev either: one io_uring multishot POLL_ADD per pipe on a ring with
+//    SINGLE_ISSUER | DEFER_TASKRUN, reaped from the CQ. Reported against BM_EpollPipeEt (a
+//    multishot poll reports each wake-up, as EPOLLET does) to show what the kernel offers a
+//    queue driven by one thread; kev's C-API queues may be driven by any thread, which
+//    DEFER_TASKRUN forbids (docs/pollers.md, "Readiness origins on the pollers").
 //
 // Where kev's side stands (strace -c, callgrind): a round makes the same syscalls as raw epoll's
 // - the kActive writes and reads, and one epoll_wait, which get_events makes on the PIPE
@@ -21,6 +26,8 @@
 //   bazel run -c opt //tests/perf:fd_readiness_bench -- --benchmark_repetitions=5
 //       --benchmark_enable_random_interleaving=true
 #include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -159,6 +166,54 @@ void EpollLoop(benchmark::State& state, uint32_t edge) {
   close(epfd);
 }
 
+void UringPollLoop(benchmark::State& state) {
+  Pipes pipes;
+  io_uring ring;
+  io_uring_params params{};
+  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+  params.cq_entries = 4 * kPipes;  // every pipe's poll may report before a round reaps
+  if (io_uring_queue_init_params(256, &ring, &params) != 0) {
+    state.SkipWithError("io_uring with SINGLE_ISSUER | DEFER_TASKRUN (6.1) is not available");
+    return;
+  }
+  for (int fd : pipes.rd) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    if (sqe == nullptr) {
+      io_uring_submit(&ring);
+      sqe = io_uring_get_sqe(&ring);
+    }
+    io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+    sqe->user_data = static_cast<uint64_t>(fd);
+  }
+  Check(io_uring_submit(&ring) >= 0, "io_uring_submit");
+  char byte;
+  const auto round = [&] {
+    const uint64_t expected = pipes.WriteRound();
+    uint64_t sum = 0;
+    int got = 0;
+    while (got < kActive) {
+      Check(io_uring_submit_and_wait(&ring, 1) >= 0, "io_uring_submit_and_wait");
+      unsigned head;
+      unsigned seen = 0;
+      io_uring_cqe* cqe;
+      io_uring_for_each_cqe(&ring, head, cqe) {
+        ++seen;
+        Check(cqe->res > 0 && (cqe->flags & IORING_CQE_F_MORE) != 0, "a multishot poll ended");
+        const int fd = static_cast<int>(cqe->user_data);
+        Check(read(fd, &byte, 1) == 1, "io_uring reported an empty pipe");
+        sum += fd;
+      }
+      io_uring_cq_advance(&ring, seen);
+      got += static_cast<int>(seen);
+    }
+    Check(sum == expected, "io_uring reported other pipes than written");
+  };
+  for (int i = 0; i < kWarmUpRounds; ++i) round();
+  for (auto _ : state) round();
+  state.SetItemsProcessed(state.iterations() * kActive);
+  io_uring_queue_exit(&ring);
+}
+
 void BM_KeventPipe(benchmark::State& state) { KeventLoop(state, 0); }
 void BM_KeventPipeEt(benchmark::State& state) { KeventLoop(state, KEVENT_REQ_ET); }
 void BM_EpollPipe(benchmark::State& state) { EpollLoop(state, 0); }
@@ -173,6 +228,8 @@ BENCHMARK(BM_EpollPipe)->UseRealTime();
 BENCHMARK(BM_KeventPipeEt)->UseRealTime();
 BENCHMARK(BM_EpollPipeEt)->UseRealTime();
 BENCHMARK(BM_KeventPipeEpollBackend)->UseRealTime();
+void BM_UringPollPipe(benchmark::State& state) { UringPollLoop(state); }
+BENCHMARK(BM_UringPollPipe)->UseRealTime();
 
 }  // namespace
 
@@ -182,5 +239,7 @@ int main(int argc, char** argv) {
       {{"pipes_lt_vs_epoll", "BM_KeventPipe/real_time", "BM_EpollPipe/real_time", 1.0},
        {"pipes_et_vs_epoll_et", "BM_KeventPipeEt/real_time", "BM_EpollPipeEt/real_time", 1.0},
        {"pipes_lt_epoll_backend_vs_epoll", "BM_KeventPipeEpollBackend/real_time",
-        "BM_EpollPipe/real_time", std::nullopt}});
+        "BM_EpollPipe/real_time", std::nullopt},
+       {"raw_uring_poll_vs_epoll_et", "BM_UringPollPipe/real_time", "BM_EpollPipeEt/real_time",
+        std::nullopt}});
 }
