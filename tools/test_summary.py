@@ -11,17 +11,36 @@ and lists failing cases. Exit status 1 when any case failed or no case ran.
 """
 import glob
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 
 
-def superseded(path: str) -> bool:
-    """A run_K_of_N/ or shard_K_of_N/ log beside the target's own test.xml is left from an
-    earlier `--runs_per_test` or sharded run: the target's last run wrote the test.xml."""
-    parent = os.path.dirname(path)
-    name = os.path.basename(parent)
-    return ((name.startswith("run_") or name.startswith("shard_")) and "_of_" in name
-            and os.path.exists(os.path.join(os.path.dirname(parent), "test.xml")))
+# A log of one run among several: run_K_of_N/ (--runs_per_test), shard_K_of_N/ (a sharded test)
+# or shard_K_of_N_run_J_of_M/ (both).
+RUN_DIR = re.compile(r"^(shard|run)_\d+_of_\d+(_run_\d+_of_\d+)?$")
+
+
+def last_runs(paths: list[str]) -> list[str]:
+    """Keeps, of each target's logs, those of its last run. A run writes either the target's own
+    test.xml or one test.xml per run_K_of_N/ (shard_K_of_N/) below it, and deletes neither kind
+    left by an earlier run of the other kind (nor run_K_of_N/ of an earlier N): the newest of
+    these sets is the last run, whichever kind it is."""
+    runs = {}  # (target dir, which kind of run) -> its logs
+    for path in paths:
+        parent = os.path.dirname(path)
+        name = os.path.basename(parent)
+        if RUN_DIR.match(name):
+            key = (os.path.dirname(parent), re.sub(r"_\d+_of_", "_of_", name))
+        else:
+            key = (parent, "")
+        runs.setdefault(key, []).append(path)
+    newest = {}  # target dir -> (mtime, logs)
+    for (target, _), logs in runs.items():
+        mtime = max(os.path.getmtime(p) for p in logs)
+        if target not in newest or mtime > newest[target][0]:
+            newest[target] = (mtime, logs)
+    return [p for _, logs in newest.values() for p in logs]
 
 
 def main() -> int:
@@ -34,8 +53,9 @@ def main() -> int:
                     for line in f if line.strip().startswith("//")]
     passed = failed = skipped = 0
     failures = []
-    paths = [p for d in dirs for p in glob.glob(os.path.join(d, "**", "test.xml"), recursive=True)
-             if not superseded(p)]
+    # A set: a target's directory may lie below another's (//a:b and //a/b:c).
+    paths = last_runs(
+        list({p for d in dirs for p in glob.glob(os.path.join(d, "**", "test.xml"), recursive=True)}))
     for path in paths:
         try:
             tree = ET.parse(path)
