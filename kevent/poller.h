@@ -206,6 +206,9 @@ class Poller {
   // least one completion or a Wake(), and dispatches every completion available. Returns the
   // number dispatched, or a negative errno for a failure of the poller itself (EINTR is handled
   // inside: a signal ends the wait early, and what is available is dispatched and counted).
+  // It may also return 0 before `timeout` with nothing done: a sleep ends at the receive pool's
+  // next idle decay (every 250 ms, only while it has pages to give back) and, on epoll, when a
+  // reused registration is due for verification. Callers loop until what they wait for.
   virtual int Wait(std::optional<std::chrono::nanoseconds> timeout) = 0;
 
   // Makes a concurrent or the next Wait() return promptly. Any thread; async-signal-safe.
