@@ -21,6 +21,9 @@
 //     reported in one Wait() is re-checked with a single poll(2) over all of them at the start
 //     of the next, and reported again while its condition holds.
 //   * Wake() writes an eventfd that the ring polls (multishot, internal tag).
+//   * Registered files (RegisterFile): a sparse fixed-file table whose slot is the descriptor
+//     number; Send and Recv on a registered fd use IOSQE_FIXED_FILE, and Close() empties the
+//     slot (IORING_OP_FILES_UPDATE) between its cancel and its close.
 //   * The RecvBufferSelect pool is a provided-buffer ring holding a window of the pool that
 //     grows with the load and shrinks when the shard idles; free buffers outside it give their
 //     pages back (see the pool's members below).
