@@ -51,6 +51,48 @@ TEST_F(QueueTest, LevelTriggeredReadyAtAddIsDoneThenStillDelivered) {
   EXPECT_EQ(Take().size(), 1u);  // level-triggered: still readable, so delivered again
 }
 
+// The queue confirms the ready requests a Dequeue takes in one CheckMany when two or more need
+// it (LAST_CHECK, or readied by a level-triggered re-check), and skips the walk otherwise: its
+// count of such requests must follow every way in and out of the ready list (a re-check, a
+// coalesced activity, MODIFY, REMOVE), or a batch is missed (or a walk made for nothing).
+TEST_F(QueueTest, ConfirmationsOfSeveralReadyRequestsAreOneBatch) {
+  using Sizes = std::vector<size_t>;
+  ukevent a = Level(5, kRecv), b = Level(6, kRecv);
+  Ctl(KEVENT_CTL_ADD, a);
+  Ctl(KEVENT_CTL_ADD, b);
+  level_->Set(5, kRecv);
+  level_->Set(6, kRecv);
+  EXPECT_EQ(Take().size(), 2u);  // fresh activities: nothing to confirm
+  EXPECT_EQ(level_->batch_sizes, Sizes{2}) << "one re-check of both after delivery";
+  level_->batch_sizes.clear();
+  EXPECT_EQ(Take().size(), 2u);  // both readied by the re-check: confirmed together
+  EXPECT_EQ(level_->batch_sizes, (Sizes{2, 2}));
+  level_->batch_sizes.clear();
+  level_->Set(5, kRecv);  // a fresh activity: 5 needs no confirmation any more, 6 alone does
+  EXPECT_EQ(Take().size(), 2u);
+  EXPECT_EQ(level_->batch_sizes, Sizes{2}) << "only the re-check after delivery";
+  ASSERT_EQ(Ctl(KEVENT_CTL_REMOVE, a), static_cast<uint32_t>(KEVENT_RET_DONE));
+  ASSERT_EQ(Ctl(KEVENT_CTL_REMOVE, b), static_cast<uint32_t>(KEVENT_RET_DONE));
+
+  // LAST_CHECK requests, in and out of the count through MODIFY.
+  ukevent c = Level(7, kRecv, KEVENT_REQ_LAST_CHECK | KEVENT_REQ_ET);
+  ukevent d = Level(8, kRecv, KEVENT_REQ_LAST_CHECK | KEVENT_REQ_ET);
+  Ctl(KEVENT_CTL_ADD, c);
+  Ctl(KEVENT_CTL_ADD, d);
+  level_->Set(7, kRecv);
+  level_->Set(8, kRecv);
+  level_->Set(7, kRecv);  // coalesced
+  ukevent plain = Level(8, kRecv, KEVENT_REQ_ET);
+  Ctl(KEVENT_CTL_MODIFY, plain);  // ready at once (the state holds), no LAST_CHECK
+  level_->batch_sizes.clear();
+  EXPECT_EQ(Take().size(), 2u);
+  EXPECT_TRUE(level_->batch_sizes.empty()) << "one confirmation is not a batch";
+  level_->Set(7, kRecv);
+  Ctl(KEVENT_CTL_MODIFY, d);  // LAST_CHECK again, ready at once
+  EXPECT_EQ(Take().size(), 2u);
+  EXPECT_EQ(level_->batch_sizes, Sizes{2});
+}
+
 TEST_F(QueueTest, LastCheckQuietlyRearmsWhenTheConditionHasGone) {
   ukevent uk = Level(5, kRecv, KEVENT_REQ_LAST_CHECK | KEVENT_REQ_ET);
   Ctl(KEVENT_CTL_ADD, uk);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "kevent/internal/origin.h"
 #include "kevent/internal/queue.h"
@@ -73,6 +74,11 @@ class FakeLevelOrigin final : public Origin {
     r.uk.ret_data[0] = hit;
     return hit != 0 ? 1 : 0;
   }
+  // Counts the batches (the queue's pre-delivery confirmations and re-checks), then Checks each.
+  void CheckMany(Request* const* rs, int* rcs, size_t n) override {
+    batch_sizes.push_back(n);
+    Origin::CheckMany(rs, rcs, n);
+  }
   bool level_triggered() const override { return true; }
 
   // Sets object id's state and reports the activity (like a poll completion would).
@@ -83,6 +89,7 @@ class FakeLevelOrigin final : public Origin {
   }
 
   int checks = 0;
+  std::vector<size_t> batch_sizes;  // n of each CheckMany call
 
  private:
   std::map<uint32_t, std::unique_ptr<Object>> objects_;
