@@ -26,6 +26,9 @@
 // orphan them, and they free themselves at the Poller's final completions). Allocation: one
 // Request per ADD through Ctl, from the queue's RequestPool (none for AddRequest); delivering,
 // re-arming and coalescing allocate nothing.
+//
+// Files: queue.cc (requests, control, timers, origins), queue_delivery.cc (the ready list,
+// confirmation, delivery and level-triggered re-checks).
 #ifndef KEV_KEVENT_INTERNAL_QUEUE_H_
 #define KEV_KEVENT_INTERNAL_QUEUE_H_
 
