@@ -54,8 +54,8 @@ def main() -> int:
     passed = failed = skipped = 0
     failures = []
     # A set: a target's directory may lie below another's (//a:b and //a/b:c).
-    paths = last_runs(
-        list({p for d in dirs for p in glob.glob(os.path.join(d, "**", "test.xml"), recursive=True)}))
+    found = {p for d in dirs for p in glob.glob(os.path.join(d, "**", "test.xml"), recursive=True)}
+    paths = last_runs(sorted(found))
     for path in paths:
         try:
             tree = ET.parse(path)
