@@ -21,8 +21,9 @@
 // level-triggered, so the kernel does the level re-check exactly as for a plain epoll user: a
 // reported fd goes back on the set's ready list and is polled again at the next epoll_wait (or
 // at the watch's next arming), and reported while its condition holds. The queue then skips
-// its re-check after a delivery (RechecksItself), and nothing is confirmed before delivery. One report readies the first hungry request it satisfies plus
-// every hungry KEVENT_REQ_WAKEUP_ALL one (Storage::Ready's rule). A report that readies
+// its re-check after a delivery (RechecksItself), and nothing is confirmed before delivery.
+// One report readies the first hungry request it satisfies plus every hungry
+// KEVENT_REQ_WAKEUP_ALL one (Storage::Ready's rule). A report that readies
 // nothing (its requests are busy: ready and not yet delivered, or held back by another) would
 // come back at every wait and wake the waiter for nothing, so the fd is parked: re-registered
 // EPOLLET until a request lets go (Rearm after its delivery or re-check, or Dequeue), which
