@@ -80,6 +80,28 @@ struct Pipes {
     }
     return sum;
   }
+  // One round, the same on every side: writes the next kActive pipes, then collects their
+  // events and reads each reported pipe's byte, checking that exactly the written pipes were
+  // reported. `collect(want, on_fd)` waits for up to `want` events, calls on_fd(fd) for each
+  // and returns how many; <= 0 (nothing came in time) ends the round, which returns false.
+  template <typename Collect>
+  bool Round(Collect&& collect) {
+    const uint64_t expected = WriteRound();
+    uint64_t sum = 0;
+    int got = 0;
+    char byte;
+    const auto on_fd = [&](int fd) {
+      Check(read(fd, &byte, 1) == 1, "a pipe with nothing to read was reported");
+      sum += static_cast<uint64_t>(fd);
+    };
+    while (got < kActive) {
+      const int n = collect(kActive - got, on_fd);
+      if (n <= 0) return false;
+      got += n;
+    }
+    Check(sum == expected, "other pipes than the written ones were reported");
+    return true;
+  }
   std::vector<int> rd, wr;
   int cursor = 0;
 };
@@ -99,27 +121,14 @@ void KeventLoop(benchmark::State& state, uint32_t req_flags) {
   Check(kevent_ctl(kfd, KEVENT_CTL_ADD, kPipes, reqs.data()) == kPipes, "add");
   for (const ukevent& uk : reqs) Check(uk.ret_flags == 0, "add ret_flags");
   std::vector<ukevent> out(kActive);
-  char byte;
-  // One round: write kActive pipes, collect their events and read them. False if events were
-  // lost (reported as this benchmark's error, so the others still run).
+  // A lost event is this benchmark's error (SkipWithError below), so the others still run.
   const auto round = [&] {
-    const uint64_t expected = pipes.WriteRound();
-    uint64_t sum = 0;
-    int got = 0;
-    while (got < kActive) {
-      const int n =
-          kevent_get_events(kfd, kActive - got, kActive - got, timespec{2, 0}, out.data(), 0);
+    return pipes.Round([&](int want, const auto& on_fd) {
+      const int n = kevent_get_events(kfd, want, want, timespec{2, 0}, out.data(), 0);
       // Events lost: tests/fuzz/kevent_regression_test.cc, *EtDrainThenRefillIsDelivered.
-      if (n <= 0) return false;
-      for (int i = 0; i < n; ++i) {
-        const int fd = static_cast<int>(out[i].id.raw[0]);
-        Check(read(fd, &byte, 1) == 1, "kevent reported a pipe with nothing to read");
-        sum += fd;
-      }
-      got += n;
-    }
-    Check(sum == expected, "kevent reported other pipes than written");
-    return true;
+      for (int i = 0; i < n; ++i) on_fd(static_cast<int>(out[i].id.raw[0]));
+      return n;
+    });
   };
   bool ok = true;
   for (int i = 0; i < kWarmUpRounds && ok; ++i) ok = round();
@@ -144,21 +153,12 @@ void EpollLoop(benchmark::State& state, uint32_t edge) {
     Check(epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl");
   }
   std::vector<epoll_event> events(kActive);
-  char byte;
   const auto round = [&] {
-    const uint64_t expected = pipes.WriteRound();
-    uint64_t sum = 0;
-    int got = 0;
-    while (got < kActive) {
-      const int n = epoll_wait(epfd, events.data(), kActive - got, 5000);
-      Check(n > 0, "epoll_wait timed out");
-      for (int i = 0; i < n; ++i) {
-        Check(read(events[i].data.fd, &byte, 1) == 1, "epoll reported an empty pipe");
-        sum += events[i].data.fd;
-      }
-      got += n;
-    }
-    Check(sum == expected, "epoll reported other pipes than written");
+    Check(pipes.Round([&](int want, const auto& on_fd) {
+      const int n = epoll_wait(epfd, events.data(), want, 5000);
+      for (int i = 0; i < n; ++i) on_fd(events[i].data.fd);
+      return n;
+    }), "epoll_wait timed out");
   };
   for (int i = 0; i < kWarmUpRounds; ++i) round();
   for (auto _ : state) round();
@@ -186,12 +186,9 @@ void UringPollLoop(benchmark::State& state) {
     sqe->user_data = static_cast<uint64_t>(fd);
   }
   Check(io_uring_submit(&ring) >= 0, "io_uring_submit");
-  char byte;
   const auto round = [&] {
-    const uint64_t expected = pipes.WriteRound();
-    uint64_t sum = 0;
-    int got = 0;
-    while (got < kActive) {
+    // Every written pipe has one wake-up, so a reap never sees more than `want` CQEs.
+    Check(pipes.Round([&](int /*want*/, const auto& on_fd) {
       Check(io_uring_submit_and_wait(&ring, 1) >= 0, "io_uring_submit_and_wait");
       unsigned head;
       unsigned seen = 0;
@@ -199,14 +196,11 @@ void UringPollLoop(benchmark::State& state) {
       io_uring_for_each_cqe(&ring, head, cqe) {
         ++seen;
         Check(cqe->res > 0 && (cqe->flags & IORING_CQE_F_MORE) != 0, "a multishot poll ended");
-        const int fd = static_cast<int>(cqe->user_data);
-        Check(read(fd, &byte, 1) == 1, "io_uring reported an empty pipe");
-        sum += fd;
+        on_fd(static_cast<int>(cqe->user_data));
       }
       io_uring_cq_advance(&ring, seen);
-      got += static_cast<int>(seen);
-    }
-    Check(sum == expected, "io_uring reported other pipes than written");
+      return static_cast<int>(seen);
+    }), "io_uring reported nothing");
   };
   for (int i = 0; i < kWarmUpRounds; ++i) round();
   for (auto _ : state) round();
