@@ -56,7 +56,6 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <new>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -85,7 +84,7 @@ class SpscRing {
   // otherwise throws std::invalid_argument. Allocates the slot array (the only allocation the
   // ring ever makes); throws std::bad_alloc if that fails.
   explicit SpscRing(std::size_t capacity)
-      : mask_(CheckedCapacity(capacity) - 1), slots_(AllocateSlots(capacity)) {}
+      : mask_(CheckedCapacity(capacity) - 1), slots_(new T[capacity]()) {}
 
   SpscRing(const SpscRing&) = delete;
   SpscRing& operator=(const SpscRing&) = delete;
@@ -189,23 +188,6 @@ class SpscRing {
     return capacity;
   }
 
-  // The slots start on a kCacheLinePadding boundary, so no slot line is shared with (or
-  // prefetched in a pair with) whatever the allocator put next to them: with an 8- or 16-byte
-  // aligned array, where the slots begin relative to the line pairs changed from one ring to the
-  // next, and single-item transfer rates of one binary varied by up to 2x between rings.
-  struct SlotsDelete {
-    void operator()(T* p) const noexcept {
-      ::operator delete[](p, std::align_val_t{internal::kCacheLinePadding});
-    }
-  };
-  static T* AllocateSlots(std::size_t capacity) {
-    void* mem = ::operator new[](capacity * sizeof(T),
-                                 std::align_val_t{internal::kCacheLinePadding});
-    T* slots = static_cast<T*>(mem);
-    std::uninitialized_value_construct_n(slots, capacity);
-    return slots;
-  }
-
   // Copies n items into slots starting at index `at`, in at most two runs (wrap-around).
   void CopyIn(std::uint64_t at, const T* src, std::size_t n) noexcept {
     const std::size_t first = at & mask_;
@@ -224,7 +206,7 @@ class SpscRing {
   // Constant after construction; read by both sides, written by neither (shared, never
   // invalidated).
   const std::size_t mask_;
-  const std::unique_ptr<T[], SlotsDelete> slots_;
+  const std::unique_ptr<T[]> slots_;
 
   // Written by the producer only. The consumer reads tail_ when its cached copy runs out.
   alignas(internal::kCacheLinePadding) std::atomic<std::uint64_t> tail_{0};
