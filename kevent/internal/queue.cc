@@ -375,15 +375,15 @@ void Queue::PollNow() {
   const size_t in_flight = poller_->InFlight();
   if (in_flight == 0) return;
   size_t pollable = 0;
-  for (uint32_t type : kDirectlyPolled) {
-    if (Origin* o = origins_[type].get()) pollable += o->PollableOps();
+  for (const auto& origin : origins_) {
+    if (origin != nullptr) pollable += origin->PollableOps();
   }
   if (pollable < in_flight) {
     poller_->Wait(std::chrono::nanoseconds(0));  // one syscall: completions run here
     return;
   }
-  for (uint32_t type : kDirectlyPolled) {
-    if (Origin* o = origins_[type].get(); o != nullptr && o->PollableOps() > 0) o->PollDirectly();
+  for (const auto& origin : origins_) {
+    if (origin != nullptr && origin->PollableOps() > 0) origin->PollDirectly();
   }
 }
 

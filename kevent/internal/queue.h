@@ -259,8 +259,6 @@ class Queue final : private OriginContext {
   // are used by PopDeliverable within the same Dequeue.
   void PrecheckReady(size_t max);
   static constexpr size_t kCheckBatch = 128;
-  // The origins that may poll directly (Origin::PollableOps): the readiness ones.
-  static constexpr uint32_t kDirectlyPolled[] = {KEVENT_SOCKET, KEVENT_PIPE, KEVENT_POLL};
   // How far CtlBatch prefetches index_ ahead of the entry it applies (see CtlBatch).
   static constexpr size_t kPrefetchAhead = 8;
   // indexed == false: the caller already erased r's key from index_.
