@@ -244,6 +244,8 @@ class Queue final : private OriginContext {
 
   void MakeReady(Request& r);
   void UnlinkReady(Request& r);
+  // r.recheck = v, keeping ready_confirms_ right when r is on the ready list.
+  void SetRecheck(Request& r, bool v);
   // Pops the next request to deliver, applying LAST_CHECK and level-triggered confirmation.
   Request* PopDeliverable();
   // The event handed to the user for r.

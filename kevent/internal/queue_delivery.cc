@@ -29,17 +29,13 @@ void Queue::MakeReady(Request& r) {
     recheck_.Remove(&r);
     r.on_recheck_list = false;
   }
-  if (r.ready && MayNeedConfirm(r)) --ready_confirms_;  // counted again below if still so
-  r.recheck = false;  // a fresh activity confirmed by the origin
+  SetRecheck(r, false);  // a fresh activity confirmed by the origin
   // kevent_ready: a ONESHOT request leaves its storage once ready, so the next activity goes to
   // the next request (it is re-attached if LAST_CHECK finds it not ready after all).
   if ((r.uk.req_flags & KEVENT_REQ_ONESHOT) != 0 && r.storage != nullptr) {
     r.storage->Detach(r);
   }
-  if (r.ready) {  // coalesced
-    if (MayNeedConfirm(r)) ++ready_confirms_;
-    return;
-  }
+  if (r.ready) return;  // coalesced
   r.ready = true;
   ready_.PushBack(&r);
   if (MayNeedConfirm(r)) ++ready_confirms_;
@@ -47,6 +43,19 @@ void Queue::MakeReady(Request& r) {
     if (ready_.size() == 1) observer_->OnReadyListChanged(true);
     observer_->OnReady((r.uk.req_flags & KEVENT_REQ_WAKEUP_ALL) != 0);
   }
+}
+
+void Queue::SetRecheck(Request& r, bool v) {
+  if (r.recheck == v) return;
+  // A LAST_CHECK request is counted whatever its recheck.
+  if (r.ready && (r.uk.req_flags & KEVENT_REQ_LAST_CHECK) == 0) {
+    if (v) {
+      ++ready_confirms_;
+    } else {
+      --ready_confirms_;
+    }
+  }
+  r.recheck = v;
 }
 
 void Queue::UnlinkReady(Request& r) {
@@ -165,9 +174,7 @@ void Queue::Recheck(Request& r, int rc) {
   } else if (rc > 0) {
     r.pending = 1;
     MakeReady(r);
-    // Confirm again when it is taken: the user may have drained it.
-    if (!MayNeedConfirm(r)) ++ready_confirms_;
-    r.recheck = true;
+    SetRecheck(r, true);  // confirm again when it is taken: the user may have drained it
   } else {
     // Stays in its storage; the next activity readies it.
     OriginFor(r.uk.type)->Rearm(r, /*delivered=*/false);
