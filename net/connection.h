@@ -4,9 +4,10 @@
 // poller picks it when bytes arrive, so a waiting connection holds none); the read calls hand
 // out spans into it (no copy). Bytes a read must keep across arrivals (a request split across
 // segments) move into a buffer of the connection's own, freed once consumed
-// (net/internal/connection_state.h has the details). Output is appended to a per-connection buffer and sent with one send in
-// flight at a time (io_uring may reorder concurrent sends on one socket), so bytes leave in the
-// order they were written; Flush() waits until they are all with the kernel.
+// (net/internal/connection_state.h has the details). Output is appended to a per-connection
+// buffer and sent with one send in flight at a time (io_uring may reorder concurrent sends on
+// one socket), so bytes leave in the order they were written; Flush() waits until they are all
+// with the kernel.
 //
 //   kev::Future<void> Echo(kev::net::Connection conn) {            // take it by value
 //     while (true) {
