@@ -31,6 +31,23 @@ TEST(SpscRingTest, IndicesLiveOnSeparateCacheLines) {
   EXPECT_GE(sizeof(SpscRing<void*>), 3 * internal::kCacheLinePadding);
 }
 
+TEST(SpscRingTest, PrefetchDistanceIsAtMostAQuarterOfTheRing) {
+  // TryPush claims the slot line this many slots ahead (file comment of spsc_ring.h): 1 KB of
+  // slots, capped at a quarter of the ring so a nearly empty or half-full ring never has the
+  // producer claim a line the consumer still has to read.
+  using internal::PrefetchAheadSlots;
+  EXPECT_EQ(PrefetchAheadSlots(1024, sizeof(void*)), internal::kPrefetchAheadBytes / sizeof(void*));
+  EXPECT_EQ(PrefetchAheadSlots(256, sizeof(void*)), 64u);
+  EXPECT_EQ(PrefetchAheadSlots(4, sizeof(void*)), 1u);
+  EXPECT_EQ(PrefetchAheadSlots(2, sizeof(void*)), 0u);
+  EXPECT_EQ(PrefetchAheadSlots(1024, 4096), 1u);  // slots bigger than the distance: the next one
+  for (std::size_t capacity = 2; capacity <= (1u << 20); capacity *= 2) {
+    for (std::size_t size : {1u, 8u, 24u, 64u, 1024u, 4096u}) {
+      EXPECT_LE(PrefetchAheadSlots(capacity, size), capacity / 4) << capacity << " x " << size;
+    }
+  }
+}
+
 TEST(SpscRingTest, EmptyRingPopsNothing) {
   SpscRing<int> ring(4);
   int out = 42;
@@ -81,6 +98,47 @@ TEST(SpscRingTest, WrapsAroundManyTimesInOrder) {
   while (ring.TryPop(&v)) ASSERT_EQ(v, next_out++);
   EXPECT_EQ(next_in, next_out);
   EXPECT_GT(next_in, 1000u);
+}
+
+// A slot type of `kBytes` bytes whose first word carries the item's sequence number.
+template <std::size_t kBytes>
+struct Blob {
+  std::uint64_t seq;
+  unsigned char pad[kBytes - sizeof(std::uint64_t)];
+};
+
+// Single pushes and pops through several laps of rings of every small capacity and of slots
+// smaller and larger than the prefetch distance (so the prefetch target wraps, or is the slot
+// being written): items come out in order and intact.
+template <typename T>
+void SinglePushesStayInOrder(std::size_t capacity) {
+  SpscRing<T> ring(capacity);
+  std::uint64_t next_in = 0;
+  std::uint64_t next_out = 0;
+  // Each round fills the ring, then drains all but one item, so the write position moves by
+  // capacity - 1 per round and over `capacity` rounds starts a fill at every slot.
+  for (std::size_t round = 0; round < capacity + 2; ++round) {
+    T item{};
+    while (true) {
+      item.seq = next_in;
+      if (!ring.TryPush(item)) break;
+      ++next_in;
+    }
+    ASSERT_EQ(next_in - next_out, capacity);
+    for (std::size_t i = 0; i + 1 < capacity; ++i) {
+      T out{};
+      ASSERT_TRUE(ring.TryPop(&out));
+      ASSERT_EQ(out.seq, next_out++) << "capacity " << capacity;
+    }
+  }
+}
+
+TEST(SpscRingTest, SinglePushesStayInOrderForEverySlotSizeAndCapacity) {
+  for (std::size_t capacity = 2; capacity <= 256; capacity *= 2) {
+    SinglePushesStayInOrder<Blob<16>>(capacity);
+    SinglePushesStayInOrder<Blob<24>>(capacity);
+    if (capacity <= 64) SinglePushesStayInOrder<Blob<2048>>(capacity);
+  }
 }
 
 TEST(SpscRingTest, BatchesSplitAcrossTheWrapPoint) {
@@ -140,8 +198,9 @@ TEST(SpscRingTest, CarriesPointers) {
   EXPECT_EQ(p, &b);
 }
 
-// Two threads, 10 million items, a small ring so both the "full" and the "empty" paths are taken constantly. The consumer
-// checks that it sees exactly 0, 1, 2, ... : nothing lost, duplicated or reordered.
+// Two threads, 10 million items, a small ring so both the "full" and the "empty" paths are
+// taken constantly. The consumer checks that it sees exactly 0, 1, 2, ... : nothing lost,
+// duplicated or reordered.
 TEST(SpscRingTest, TwoThreadStressKeepsOrderAndLosesNothing) {
   // Batches keep this well under a second even under TSan, so no reduced sanitizer count.
   constexpr std::uint64_t kItems = 10'000'000;
