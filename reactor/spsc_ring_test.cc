@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <numeric>
+#include <span>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -138,6 +139,48 @@ TEST(SpscRingTest, SinglePushesStayInOrderForEverySlotSizeAndCapacity) {
     SinglePushesStayInOrder<Blob<16>>(capacity);
     SinglePushesStayInOrder<Blob<24>>(capacity);
     if (capacity <= 64) SinglePushesStayInOrder<Blob<2048>>(capacity);
+  }
+}
+
+// Batches through several laps of rings of every small capacity and of slots smaller and larger
+// than a cache line, pushed into a nearly empty ring (PushBatch prefetches the lines ahead,
+// wrapping) and into a nearly full one (it must not: those slots hold unread items): items come
+// out in order and intact. A prefetch changes no memory, so this cannot see it; were the claim
+// a store, this would fail as soon as PushBatch claimed without checking for room.
+template <typename T>
+void BatchPushesStayInOrder(std::size_t capacity) {
+  SpscRing<T> ring(capacity);
+  std::uint64_t next_in = 0;
+  std::uint64_t next_out = 0;
+  std::vector<T> in(capacity + 3);  // the largest batch below
+  std::vector<T> out(capacity);
+  for (std::size_t batch : {std::size_t{1}, std::size_t{3}, capacity / 2 + 1}) {
+    // Each round fills the ring with batches of `batch`, then drains all but one item.
+    for (std::size_t round = 0; round < capacity + 2; ++round) {
+      while (true) {
+        for (std::size_t i = 0; i < batch; ++i) {
+          in[i] = T{};
+          in[i].seq = next_in + i;
+        }
+        const std::size_t pushed = ring.PushBatch(std::span<const T>(in.data(), batch));
+        next_in += pushed;
+        if (pushed < batch) break;
+      }
+      ASSERT_EQ(next_in - next_out, capacity);
+      const std::size_t popped = ring.PopBatch(std::span<T>(out.data(), capacity - 1));
+      ASSERT_EQ(popped, capacity - 1);
+      for (std::size_t i = 0; i < popped; ++i) {
+        ASSERT_EQ(out[i].seq, next_out++) << "capacity " << capacity << " batch " << batch;
+      }
+    }
+  }
+}
+
+TEST(SpscRingTest, BatchPushesStayInOrderForEverySlotSizeAndCapacity) {
+  for (std::size_t capacity = 2; capacity <= 256; capacity *= 2) {
+    BatchPushesStayInOrder<Blob<16>>(capacity);
+    BatchPushesStayInOrder<Blob<24>>(capacity);
+    if (capacity <= 64) BatchPushesStayInOrder<Blob<2048>>(capacity);
   }
 }
 
