@@ -144,8 +144,9 @@ class SpscRing {
       producer_.cached_head = head_.load(std::memory_order_acquire);  // (2)
       if (tail - producer_.cached_head == Capacity()) return false;
     }
-    // Claim a line we will write soon while the consumer cannot be reading it (see file comment).
-    internal::PrefetchForWrite(&slots_[(tail + prefetch_ahead_) & mask_]);
+    // Claim the line we will write prefetch_ahead_ slots from now; the consumer has read it
+    // unless the ring is over three-quarters full (see file comment).
+    PrefetchSlotsForWrite(tail + prefetch_ahead_, 1);
     slots_[tail & mask_] = item;
     tail_.store(tail + 1, std::memory_order_release);  // (1)
     return true;
